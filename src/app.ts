@@ -1,0 +1,134 @@
+// Composes Kabar: stores, registry, hub, REST routes and the WebSocket endpoint in one Elysia app.
+
+import type { Server } from "bun";
+import { Elysia } from "elysia";
+import { Tokens } from "./auth.ts";
+import type { Config } from "./config.ts";
+import { corsHeaders, preflight } from "./cors.ts";
+import { errorText, type Logger } from "./log.ts";
+import { detail, HttpError, validationDetail } from "./rest/errors.ts";
+import { hashPassword, userRoutes } from "./rest/users.ts";
+import { wsRoutes } from "./rest/ws-routes.ts";
+import { MemoryRoomRegistry } from "./rooms/memory.ts";
+import type { RoomRegistry } from "./rooms/registry.ts";
+import { SqliteUserStore } from "./users/sqlite.ts";
+import type { UserStore } from "./users/store.ts";
+import type { Conn } from "./ws/connection.ts";
+import type { Handlers } from "./ws/handler.ts";
+import { defaultHandlers } from "./ws/handlers.ts";
+import { CLOSE, Hub } from "./ws/hub.ts";
+
+export interface KabarOptions {
+  log: Logger;
+  /** Command handlers; defaults to `defaultHandlers()`. Add an entry to add a command. */
+  handlers?: Handlers;
+  users?: UserStore;
+  registry?: RoomRegistry;
+}
+
+export interface Kabar {
+  app: ReturnType<typeof buildApp>;
+  hub: Hub;
+  users: UserStore;
+  /** Listens on config.host:config.port (0 = any free port); throws when the port is taken. */
+  listen(): Server<Conn>;
+  /** Graceful stop: no new connections, every socket closed with 1001, stores closed. */
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+function buildApp(config: Config, log: Logger, deps: Parameters<typeof userRoutes>[0]) {
+  const cors = config.corsOrigins;
+  return new Elysia({
+    websocket: {
+      maxPayloadLength: config.wsMaxPayloadBytes,
+      idleTimeout: config.wsIdleTimeoutSeconds,
+      sendPings: true,
+      backpressureLimit: config.wsBackpressureLimitBytes,
+      closeOnBackpressureLimit: true,
+      perMessageDeflate: false,
+      publishToSelf: false,
+    },
+  })
+    .onRequest(({ request }) => {
+      if (cors.length > 0 && request.method === "OPTIONS") return preflight(cors, request);
+    })
+    .onAfterHandle(({ request, set }) => {
+      if (cors.length > 0)
+        Object.assign(set.headers, corsHeaders(cors, request.headers.get("origin")));
+    })
+    .onError(({ code, error, request }) => {
+      const headers = cors.length > 0 ? corsHeaders(cors, request.headers.get("origin")) : {};
+      if (error instanceof HttpError)
+        return detail(error.status, error.detail, { ...headers, ...error.headers });
+      switch (code) {
+        case "VALIDATION":
+          return detail(422, validationDetail(error), headers);
+        case "PARSE":
+          return detail(422, "Malformed request body", headers);
+        case "NOT_FOUND":
+          return detail(404, "Not Found", headers);
+        default:
+          break;
+      }
+      if (error instanceof Error && error.name === "EmailTakenError")
+        return detail(400, error.message, headers);
+      log.error("request failed", { path: new URL(request.url).pathname, error: errorText(error) });
+      return detail(500, "Internal Server Error", headers);
+    })
+    .use(userRoutes(deps))
+    .use(wsRoutes(deps));
+}
+
+async function ensureFirstSuperuser(config: Config, users: UserStore, log: Logger): Promise<void> {
+  if (await users.getByEmail(config.firstSuperuser)) return;
+  await users.create({
+    email: config.firstSuperuser,
+    hashed_password: await hashPassword(config.firstSuperuserPassword),
+    full_name: "Administrator",
+    is_superuser: true,
+  });
+  log.info("first superuser created", { email: config.firstSuperuser });
+}
+
+export async function createKabar(config: Config, options: KabarOptions): Promise<Kabar> {
+  const { log } = options;
+  const users = options.users ?? new SqliteUserStore(config.databaseUrl);
+  await ensureFirstSuperuser(config, users, log);
+  const registry =
+    options.registry ??
+    new MemoryRoomRegistry({ maxRooms: config.maxRooms, maxRoomsPerUser: config.maxRoomsPerUser });
+  const hub = new Hub(config, log, registry, users, options.handlers ?? defaultHandlers());
+  const tokens = new Tokens(config.secretKey, config.accessTokenExpireMinutes, users);
+  const app = buildApp(config, log, { config, log, users, tokens, hub });
+  let stopped = false;
+
+  return {
+    app,
+    hub,
+    users,
+    listen() {
+      app.listen({ hostname: config.host, port: config.port, reusePort: false });
+      const server = app.server as Server<Conn> | null;
+      if (!server) throw new Error("server did not start");
+      hub.server = server;
+      hub.start();
+      log.info("listening", { host: config.host, port: server.port ?? config.port });
+      return server;
+    },
+    async stop(timeoutMs = 3000) {
+      if (stopped) return;
+      stopped = true;
+      hub.stop();
+      const server = hub.server;
+      if (server) {
+        const closed = server.stop(false);
+        hub.closeAll(CLOSE.goingAway, "Server shutting down");
+        const timeout = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), timeoutMs));
+        if ((await Promise.race([closed, timeout])) === "timeout") await server.stop(true);
+      }
+      await registry.dispose();
+      users.close();
+      log.info("stopped");
+    },
+  };
+}

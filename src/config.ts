@@ -1,0 +1,386 @@
+// Settings: read once at start from the environment, validated with TypeBox.
+// A bad value stops the server with one line naming the variable and what is wrong.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { type TSchema, Type } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
+
+export type Environment = "local" | "staging" | "production";
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+export interface Config {
+  host: string;
+  port: number;
+  environment: Environment;
+  secretKey: string;
+  accessTokenExpireMinutes: number;
+  dataDir: string;
+  databaseUrl: string;
+  redisUrl: string | undefined;
+  firstSuperuser: string;
+  firstSuperuserPassword: string;
+  usersOpenRegistration: boolean;
+  corsOrigins: string[];
+  botEnabled: boolean;
+  rateLimitCapacity: number;
+  rateLimitRefillPerSecond: number;
+  roomEmptyTtlSeconds: number;
+  logLevel: LogLevel;
+  wsMaxPayloadBytes: number;
+  wsIdleTimeoutSeconds: number;
+  wsBackpressureLimitBytes: number;
+  maxConnectionsPerUser: number;
+  maxRooms: number;
+  maxRoomsPerUser: number;
+}
+
+export class ConfigError extends Error {}
+
+type Kind = "string" | "int" | "number" | "bool" | "enum" | "list";
+
+interface Setting {
+  env: string;
+  key: keyof Config;
+  kind: Kind;
+  /** Shown in --help; `undefined` means "unset". */
+  fallback: string | undefined;
+  help: string;
+  schema?: TSchema;
+}
+
+const Port = Type.Integer({ minimum: 0, maximum: 65535 });
+const Positive = Type.Integer({ minimum: 1 });
+
+export const SETTINGS: readonly Setting[] = [
+  { env: "HOST", key: "host", kind: "string", fallback: "0.0.0.0", help: "address to listen on" },
+  { env: "PORT", key: "port", kind: "int", fallback: "8000", help: "TCP port", schema: Port },
+  {
+    env: "ENVIRONMENT",
+    key: "environment",
+    kind: "enum",
+    fallback: "local",
+    help: "local | staging | production (outside local, secrets must be set)",
+    schema: Type.Union([
+      Type.Literal("local"),
+      Type.Literal("staging"),
+      Type.Literal("production"),
+    ]),
+  },
+  {
+    env: "SECRET_KEY",
+    key: "secretKey",
+    kind: "string",
+    fallback: undefined,
+    help: "HS256 signing key, >= 32 chars; in local a key is generated once into DATA_DIR",
+  },
+  {
+    env: "ACCESS_TOKEN_EXPIRE_MINUTES",
+    key: "accessTokenExpireMinutes",
+    kind: "int",
+    fallback: "11520",
+    help: "lifetime of access tokens (8 days)",
+    schema: Positive,
+  },
+  {
+    env: "DATA_DIR",
+    key: "dataDir",
+    kind: "string",
+    fallback: "./data",
+    help: "folder for the default SQLite database and the generated local secret",
+  },
+  {
+    env: "DATABASE_URL",
+    key: "databaseUrl",
+    kind: "string",
+    fallback: "sqlite://<DATA_DIR>/kabar.db",
+    help: "sqlite://relative/path.db or sqlite:///absolute/path.db",
+  },
+  {
+    env: "REDIS_URL",
+    key: "redisUrl",
+    kind: "string",
+    fallback: undefined,
+    help: "unset: one node (cluster mode is not in this version)",
+  },
+  {
+    env: "FIRST_SUPERUSER",
+    key: "firstSuperuser",
+    kind: "string",
+    fallback: "admin@example.com",
+    help: "email of the superuser created at start when absent",
+  },
+  {
+    env: "FIRST_SUPERUSER_PASSWORD",
+    key: "firstSuperuserPassword",
+    kind: "string",
+    fallback: "changethis (local only)",
+    help: "its password; required outside local",
+  },
+  {
+    env: "USERS_OPEN_REGISTRATION",
+    key: "usersOpenRegistration",
+    kind: "bool",
+    fallback: "true in local, else false",
+    help: "allow POST /users/signup",
+  },
+  {
+    env: "BACKEND_CORS_ORIGINS",
+    key: "corsOrigins",
+    kind: "list",
+    fallback: "",
+    help: 'allowed origins, comma-separated or a JSON array; "*" allows any',
+  },
+  { env: "BOT_ENABLED", key: "botEnabled", kind: "bool", fallback: "true", help: "the test bot" },
+  {
+    env: "RATE_LIMIT_CAPACITY",
+    key: "rateLimitCapacity",
+    kind: "int",
+    fallback: "100",
+    help: "token bucket size, frames per user",
+    schema: Positive,
+  },
+  {
+    env: "RATE_LIMIT_REFILL_PER_SECOND",
+    key: "rateLimitRefillPerSecond",
+    kind: "number",
+    fallback: "1.6667",
+    help: "tokens added per second (100 per 60 s)",
+    schema: Type.Number({ exclusiveMinimum: 0 }),
+  },
+  {
+    env: "ROOM_EMPTY_TTL_SECONDS",
+    key: "roomEmptyTtlSeconds",
+    kind: "number",
+    fallback: "300",
+    help: "an empty room is removed after this long",
+    schema: Type.Number({ exclusiveMinimum: 0 }),
+  },
+  {
+    env: "LOG_LEVEL",
+    key: "logLevel",
+    kind: "enum",
+    fallback: "info",
+    help: "debug | info | warn | error",
+    schema: Type.Union([
+      Type.Literal("debug"),
+      Type.Literal("info"),
+      Type.Literal("warn"),
+      Type.Literal("error"),
+    ]),
+  },
+  {
+    env: "WS_MAX_PAYLOAD_BYTES",
+    key: "wsMaxPayloadBytes",
+    kind: "int",
+    fallback: "65536",
+    help: "larger frames close the socket with 1009",
+    schema: Type.Integer({ minimum: 128 }),
+  },
+  {
+    env: "WS_IDLE_TIMEOUT_SECONDS",
+    key: "wsIdleTimeoutSeconds",
+    kind: "int",
+    fallback: "60",
+    help: "silent sockets are pinged, then closed (max 960)",
+    schema: Type.Integer({ minimum: 1, maximum: 960 }),
+  },
+  {
+    env: "WS_BACKPRESSURE_LIMIT_BYTES",
+    key: "wsBackpressureLimitBytes",
+    kind: "int",
+    fallback: "1048576",
+    help: "a socket with more unsent bytes is closed (slow reader)",
+    schema: Type.Integer({ minimum: 1024 }),
+  },
+  {
+    env: "MAX_CONNECTIONS_PER_USER",
+    key: "maxConnectionsPerUser",
+    kind: "int",
+    fallback: "20",
+    help: "more sockets of one user are closed with 1008",
+    schema: Positive,
+  },
+  {
+    env: "MAX_ROOMS",
+    key: "maxRooms",
+    kind: "int",
+    fallback: "10000",
+    help: "rooms in total",
+    schema: Positive,
+  },
+  {
+    env: "MAX_ROOMS_PER_USER",
+    key: "maxRoomsPerUser",
+    kind: "int",
+    fallback: "50",
+    help: "open rooms one user may have created",
+    schema: Positive,
+  },
+];
+
+const TRUE = new Set(["1", "true", "yes", "on"]);
+const FALSE = new Set(["0", "false", "no", "off"]);
+
+function parseValue(s: Setting, raw: string): unknown {
+  switch (s.kind) {
+    case "int": {
+      if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(`${s.env}: expected an integer`);
+      return Number(raw);
+    }
+    case "number": {
+      const n = Number(raw);
+      if (raw.trim() === "" || !Number.isFinite(n))
+        throw new ConfigError(`${s.env}: expected a number`);
+      return n;
+    }
+    case "bool": {
+      const v = raw.trim().toLowerCase();
+      if (TRUE.has(v)) return true;
+      if (FALSE.has(v)) return false;
+      throw new ConfigError(`${s.env}: expected true or false`);
+    }
+    case "list": {
+      const v = raw.trim();
+      if (v.startsWith("[")) {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(v);
+        } catch {
+          throw new ConfigError(`${s.env}: not a valid JSON array`);
+        }
+        if (!Array.isArray(parsed) || !parsed.every((x) => typeof x === "string"))
+          throw new ConfigError(`${s.env}: expected an array of strings`);
+        return parsed.map((x: string) => x.trim().replace(/\/$/, "")).filter(Boolean);
+      }
+      return v
+        .split(",")
+        .map((x) => x.trim().replace(/\/$/, ""))
+        .filter(Boolean);
+    }
+    default:
+      return raw;
+  }
+}
+
+function describe(schema: TSchema, value: unknown): string {
+  const first = Value.Errors(schema, value).First();
+  if (!first) return "invalid value";
+  if ("anyOf" in schema) {
+    const options = (schema.anyOf as TSchema[]).map((x) => String(x.const)).join(", ");
+    return `expected one of ${options}`;
+  }
+  return first.message.toLowerCase();
+}
+
+const WEAK_SECRET = "changethis";
+
+/** Reads every setting from `env`. Throws ConfigError with one line naming the variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const out: Record<string, unknown> = {};
+  for (const s of SETTINGS) {
+    const raw = env[s.env];
+    if (raw === undefined || raw === "") continue;
+    const value = parseValue(s, raw);
+    if (s.schema && !Value.Check(s.schema, value))
+      throw new ConfigError(`${s.env}: ${describe(s.schema, value)} (got "${raw}")`);
+    out[s.key] = value;
+  }
+  const environment = (out.environment as Environment | undefined) ?? "local";
+  const dataDir = resolve((out.dataDir as string | undefined) ?? "./data");
+  const secret = out.secretKey as string | undefined;
+  const superPassword = out.firstSuperuserPassword as string | undefined;
+  if (environment !== "local") {
+    if (!secret) throw new ConfigError(`SECRET_KEY: required when ENVIRONMENT=${environment}`);
+    if (secret === WEAK_SECRET)
+      throw new ConfigError(
+        `SECRET_KEY: must not be "${WEAK_SECRET}" (ENVIRONMENT=${environment})`,
+      );
+    if (secret.length < 32)
+      throw new ConfigError(`SECRET_KEY: must be at least 32 characters (got ${secret.length})`);
+    if (!superPassword)
+      throw new ConfigError(`FIRST_SUPERUSER_PASSWORD: required when ENVIRONMENT=${environment}`);
+    if (superPassword === WEAK_SECRET)
+      throw new ConfigError(
+        `FIRST_SUPERUSER_PASSWORD: must not be "${WEAK_SECRET}" (ENVIRONMENT=${environment})`,
+      );
+  } else if (secret !== undefined && secret.length < 32) {
+    throw new ConfigError(`SECRET_KEY: must be at least 32 characters (got ${secret.length})`);
+  }
+  if (superPassword !== undefined && (superPassword.length < 8 || superPassword.length > 128))
+    throw new ConfigError("FIRST_SUPERUSER_PASSWORD: must be 8 to 128 characters");
+  const databaseUrl =
+    (out.databaseUrl as string | undefined) ?? `sqlite://${join(dataDir, "kabar.db")}`;
+  if (!databaseUrl.startsWith("sqlite://")) {
+    if (/^postgres(ql)?:\/\//.test(databaseUrl))
+      throw new ConfigError(
+        "DATABASE_URL: PostgreSQL is not supported in this version; use sqlite://",
+      );
+    throw new ConfigError("DATABASE_URL: expected sqlite://path.db");
+  }
+  if (out.redisUrl !== undefined)
+    throw new ConfigError("REDIS_URL: cluster mode is not supported in this version; unset it");
+  return {
+    host: (out.host as string | undefined) ?? "0.0.0.0",
+    port: (out.port as number | undefined) ?? 8000,
+    environment,
+    secretKey: secret ?? "",
+    accessTokenExpireMinutes: (out.accessTokenExpireMinutes as number | undefined) ?? 11520,
+    dataDir,
+    databaseUrl,
+    redisUrl: undefined,
+    firstSuperuser: (
+      (out.firstSuperuser as string | undefined) ?? "admin@example.com"
+    ).toLowerCase(),
+    firstSuperuserPassword: superPassword ?? WEAK_SECRET,
+    usersOpenRegistration:
+      (out.usersOpenRegistration as boolean | undefined) ?? environment === "local",
+    corsOrigins: (out.corsOrigins as string[] | undefined) ?? [],
+    botEnabled: (out.botEnabled as boolean | undefined) ?? true,
+    rateLimitCapacity: (out.rateLimitCapacity as number | undefined) ?? 100,
+    rateLimitRefillPerSecond: (out.rateLimitRefillPerSecond as number | undefined) ?? 100 / 60,
+    roomEmptyTtlSeconds: (out.roomEmptyTtlSeconds as number | undefined) ?? 300,
+    logLevel: (out.logLevel as LogLevel | undefined) ?? "info",
+    wsMaxPayloadBytes: (out.wsMaxPayloadBytes as number | undefined) ?? 65536,
+    wsIdleTimeoutSeconds: (out.wsIdleTimeoutSeconds as number | undefined) ?? 60,
+    wsBackpressureLimitBytes: (out.wsBackpressureLimitBytes as number | undefined) ?? 1048576,
+    maxConnectionsPerUser: (out.maxConnectionsPerUser as number | undefined) ?? 20,
+    maxRooms: (out.maxRooms as number | undefined) ?? 10000,
+    maxRoomsPerUser: (out.maxRoomsPerUser as number | undefined) ?? 50,
+  };
+}
+
+/**
+ * In local mode a missing SECRET_KEY is generated once and kept in DATA_DIR/secret_key,
+ * so tokens survive restarts. Returns true when a key was generated or loaded from file.
+ */
+export function ensureLocalSecret(config: Config): "env" | "file" | "generated" {
+  if (config.secretKey) return "env";
+  mkdirSync(config.dataDir, { recursive: true });
+  const file = join(config.dataDir, "secret_key");
+  if (existsSync(file)) {
+    const key = readFileSync(file, "utf8").trim();
+    if (key.length < 32) throw new ConfigError(`SECRET_KEY: the key in ${file} is too short`);
+    config.secretKey = key;
+    return "file";
+  }
+  const bytes = crypto.getRandomValues(new Uint8Array(48));
+  config.secretKey = Buffer.from(bytes).toString("base64url");
+  writeFileSync(file, `${config.secretKey}\n`, { mode: 0o600 });
+  return "generated";
+}
+
+export function helpText(): string {
+  const lines = [
+    "kabar — real-time rooms server",
+    "",
+    "Usage: kabar [--help]",
+    "",
+    "Settings (environment variables, default in brackets):",
+  ];
+  const width = Math.max(...SETTINGS.map((s) => s.env.length));
+  for (const s of SETTINGS) {
+    const def = s.fallback === undefined ? "unset" : s.fallback === "" ? "empty" : s.fallback;
+    lines.push(`  ${s.env.padEnd(width)}  [${def}] ${s.help}`);
+  }
+  return lines.join("\n");
+}

@@ -1,0 +1,260 @@
+// The wire protocol in one place: client command schemas, server event schemas, and the
+// text line of every event. Both formats render from the same builders, so they cannot drift.
+import { type Static, type TSchema, Type } from "@sinclair/typebox";
+
+export type Format = "json" | "text";
+export const FORMATS: readonly Format[] = ["json", "text"];
+
+// ---------------------------------------------------------------- client → server
+
+export const TYPE_PATTERN = /^[a-z_]+$/;
+export const ROOM_NAME_PATTERN = "^[a-zA-Z0-9_-]{1,100}$";
+export const CONTENT_MAX = 10000;
+const UUID_PATTERN =
+  "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+
+export const RoomName = Type.String({ pattern: ROOM_NAME_PATTERN });
+/** Checked as a string here; trimmed and length-checked by `normalizeContent`. */
+export const Content = Type.String();
+export const UserId = Type.String({ pattern: UUID_PATTERN });
+
+export const Commands = {
+  create_room: Type.Object({ room_name: RoomName }),
+  join_room: Type.Object({ room_name: RoomName }),
+  leave_room: Type.Object({}),
+  close_room: Type.Object({ room_name: Type.Optional(RoomName) }),
+  list_rooms: Type.Object({}),
+  message: Type.Object({ content: Content }),
+  direct: Type.Object({ user_id: UserId, content: Content }),
+  broadcast: Type.Object({ content: Content }),
+} satisfies Record<string, TSchema>;
+
+export type CommandName = keyof typeof Commands;
+export type Command<N extends CommandName> = Static<(typeof Commands)[N]>;
+
+/** Why a field failed, in words a client can act on (never the schema itself). */
+export const FIELD_RULES: Record<string, string> = {
+  room_name: "room_name must be 1-100 characters of letters, digits, '_' or '-'",
+  content: `content must be a string of 1-${CONTENT_MAX} characters`,
+  user_id: "user_id must be a UUID",
+};
+
+/** Trims `content` in place; returns an error reason or undefined. */
+export function normalizeContent(cmd: { content?: unknown }): string | undefined {
+  if (typeof cmd.content !== "string") return undefined;
+  const trimmed = cmd.content.trim();
+  if (trimmed.length === 0 || trimmed.length > CONTENT_MAX) return FIELD_RULES.content;
+  cmd.content = trimmed;
+  return undefined;
+}
+
+// ---------------------------------------------------------------- server → client
+
+export const ErrorCode = Type.Union(
+  [
+    "invalid_json",
+    "invalid_message",
+    "unknown_type",
+    "room_not_found",
+    "room_exists",
+    "already_in_room",
+    "not_in_room",
+    "not_room_creator",
+    "user_offline",
+    "forbidden",
+    "rate_limited",
+    "limit_reached",
+    "unavailable",
+  ].map((c) => Type.Literal(c)),
+);
+export type ErrorCode =
+  | "invalid_json"
+  | "invalid_message"
+  | "unknown_type"
+  | "room_not_found"
+  | "room_exists"
+  | "already_in_room"
+  | "not_in_room"
+  | "not_room_creator"
+  | "user_offline"
+  | "forbidden"
+  | "rate_limited"
+  | "limit_reached"
+  | "unavailable";
+
+const Time = Type.String({ format: "date-time" });
+const RoomOrNull = Type.Union([Type.String(), Type.Null()]);
+export const RoomSummary = Type.Object({
+  name: Type.String(),
+  creator: Type.String(),
+  members: Type.Integer(),
+  created_at: Time,
+});
+export type RoomSummary = Static<typeof RoomSummary>;
+
+const ev = <T extends string, P extends Record<string, TSchema>>(type: T, props: P) =>
+  Type.Object({ type: Type.Literal(type), ...props });
+const Text = Type.String();
+
+/** JSON schemas of every server event: what a typed client can rely on. */
+export const Events = {
+  welcome: ev("welcome", { user_id: Type.String(), text: Text }),
+  room_created: ev("room_created", { room: Type.String(), text: Text }),
+  room_joined: ev("room_joined", { room: Type.String(), members: Type.Integer(), text: Text }),
+  room_left: ev("room_left", { room: Type.String(), text: Text }),
+  room_closed: ev("room_closed", { room: Type.String(), by: Type.String(), text: Text }),
+  room_update: ev("room_update", { room: RoomOrNull, text: Text }),
+  rooms: ev("rooms", { rooms: Type.Array(RoomSummary), text: Text }),
+  message: ev("message", {
+    id: Type.String(),
+    room: Type.String(),
+    from: Type.String(),
+    content: Type.String(),
+    sent_at: Time,
+  }),
+  direct: ev("direct", {
+    id: Type.String(),
+    from: Type.String(),
+    to: Type.String(),
+    content: Type.String(),
+    sent_at: Time,
+  }),
+  broadcast: ev("broadcast", {
+    id: Type.String(),
+    from: Type.String(),
+    content: Type.String(),
+    sent_at: Time,
+  }),
+  bot: ev("bot", { content: Type.String(), text: Text }),
+  error: ev("error", { code: ErrorCode, text: Text }),
+};
+export const ServerEvent = Type.Union(Object.values(Events));
+export type ServerEvent = Static<typeof ServerEvent>;
+
+/** One event rendered once per format: what goes on the wire. */
+export interface Rendered {
+  json: string;
+  text: string;
+}
+
+const render = (event: Record<string, unknown>, text: string): Rendered => ({
+  json: JSON.stringify({ ...event, text }),
+  text,
+});
+
+/** `YYYY-MM-DD HH:MM:SS` UTC, as the seed prints `Created:`. */
+export const textTime = (ms: number): string =>
+  new Date(ms).toISOString().slice(0, 19).replace("T", " ");
+export const isoTime = (ms: number): string => new Date(ms).toISOString();
+
+const SYS = "[System]";
+
+export const events = {
+  welcome: (userId: string) =>
+    render(
+      { type: "welcome", user_id: userId },
+      `${SYS} Welcome, ${userId}! Send {"type": "list_rooms"} to see the rooms.`,
+    ),
+  roomCreated: (room: string) =>
+    render({ type: "room_created", room }, `${SYS} Room '${room}' created successfully!`),
+  roomJoined: (room: string, members: number) =>
+    render({ type: "room_joined", room, members }, `${SYS} Joined room '${room}' successfully!`),
+  roomLeft: (room: string) =>
+    render({ type: "room_left", room }, `${SYS} Left room '${room}' successfully!`),
+  roomClosedToCloser: (room: string, by: string) =>
+    render({ type: "room_closed", room, by }, `${SYS} Room '${room}' closed successfully!`),
+  roomClosedToMembers: (room: string, by: string) =>
+    render({ type: "room_closed", room, by }, `${SYS} Room '${room}' was closed by its creator.`),
+  roomUpdate: (room: string | null) =>
+    render({ type: "room_update", room }, `ROOM_UPDATE:${room ?? "None"}`),
+  rooms: (rooms: RoomSummary[]) =>
+    render(
+      { type: "rooms", rooms },
+      rooms.length === 0
+        ? `${SYS} No active rooms.`
+        : [
+            `${SYS} Active Rooms:`,
+            ...rooms.map(
+              (r) =>
+                `  - ${r.name} (Creator: ${r.creator}, Members: ${r.members}, Created: ${textTime(Date.parse(r.created_at))})`,
+            ),
+          ].join("\n"),
+    ),
+  bot: (content: string) => render({ type: "bot", content }, `Bot: ${content}`),
+  error: (code: ErrorCode, text: string) => render({ type: "error", code }, text),
+};
+
+export interface ChatMessage {
+  id: string;
+  room: string;
+  from: string;
+  content: string;
+  sent_at: string;
+}
+/** A room message: one JSON frame for everyone, two text lines (sender, others). */
+export function renderMessage(m: ChatMessage): { json: string; self: string; others: string } {
+  return {
+    json: JSON.stringify({ type: "message", ...m }),
+    self: `You wrote: ${m.content}`,
+    others: `User ${m.from} says: ${m.content}`,
+  };
+}
+
+export interface DirectMessage {
+  id: string;
+  from: string;
+  to: string;
+  content: string;
+  sent_at: string;
+}
+export function renderDirect(m: DirectMessage): {
+  json: string;
+  recipient: string;
+  sender: string;
+} {
+  return {
+    json: JSON.stringify({ type: "direct", ...m }),
+    recipient: `[Private] User ${m.from} says: ${m.content}`,
+    sender: `You wrote to ${m.to}: ${m.content}`,
+  };
+}
+
+export interface BroadcastMessage {
+  id: string;
+  from: string;
+  content: string;
+  sent_at: string;
+}
+export function renderBroadcast(m: BroadcastMessage): Rendered {
+  return { json: JSON.stringify({ type: "broadcast", ...m }), text: `[Broadcast] ${m.content}` };
+}
+
+// ---------------------------------------------------------------- errors
+
+export const errors = {
+  invalidJson: () =>
+    events.error("invalid_json", `${SYS} Invalid JSON format. Please send valid JSON.`),
+  invalidMessage: (reason: string) =>
+    events.error("invalid_message", `${SYS} Invalid message: ${reason}`),
+  unknownType: (type: string) =>
+    events.error("unknown_type", `${SYS} Unknown message type: '${type}'`),
+  roomNotFound: (room: string) =>
+    events.error("room_not_found", `${SYS} Room '${room}' does not exist!`),
+  roomExists: (room: string) =>
+    events.error("room_exists", `${SYS} Room '${room}' already exists!`),
+  alreadyInRoom: (room: string) =>
+    events.error("already_in_room", `${SYS} You are already in room '${room}'!`),
+  notInRoomToSend: () =>
+    events.error("not_in_room", `${SYS} You need to join a room first to send messages!`),
+  notInRoom: () => events.error("not_in_room", `${SYS} You are not in any room!`),
+  notRoomCreator: (room: string) =>
+    events.error("not_room_creator", `${SYS} Only the room creator can close room '${room}'!`),
+  userOffline: (userId: string) =>
+    events.error("user_offline", `${SYS} User '${userId}' is not online!`),
+  forbidden: () => events.error("forbidden", `${SYS} You are not allowed to do that.`),
+  rateLimited: (seconds: number) =>
+    events.error("rate_limited", `${SYS} Rate limit exceeded. Try again in ${seconds}s.`),
+  limitReached: (what: string) => events.error("limit_reached", `${SYS} ${what} limit reached.`),
+  unavailable: () =>
+    events.error("unavailable", `${SYS} Service temporarily unavailable. Try again.`),
+};

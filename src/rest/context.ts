@@ -1,0 +1,36 @@
+// What the REST routes share: the stores, the hub, and the bearer-token check.
+import { bearer, type Tokens } from "../auth.ts";
+import type { Config } from "../config.ts";
+import type { Logger } from "../log.ts";
+import type { UserRecord, UserStore } from "../users/store.ts";
+import type { Hub } from "../ws/hub.ts";
+import { HttpError } from "./errors.ts";
+
+export interface Deps {
+  config: Config;
+  log: Logger;
+  users: UserStore;
+  tokens: Tokens;
+  hub: Hub;
+}
+
+const UNAUTHORIZED = () =>
+  new HttpError(401, "Could not validate credentials", { "www-authenticate": "Bearer" });
+
+/** The active user behind the request's bearer token, or 401. */
+export async function currentUser(deps: Deps, request: Request): Promise<UserRecord> {
+  const token = bearer(request.headers.get("authorization"));
+  if (!token) throw new HttpError(401, "Not authenticated", { "www-authenticate": "Bearer" });
+  const result = await deps.tokens.authenticate(token);
+  if (!result.ok) {
+    deps.log.info("rest auth failed", { cause: result.cause });
+    throw UNAUTHORIZED();
+  }
+  return result.user;
+}
+
+export async function superuser(deps: Deps, request: Request): Promise<UserRecord> {
+  const user = await currentUser(deps, request);
+  if (!user.is_superuser) throw new HttpError(403, "The user doesn't have enough privileges");
+  return user;
+}

@@ -1,0 +1,142 @@
+// One WebSocket connection: the only state kept per socket, and the way a frame flows:
+// socket → rate limit → decode/validate → handler (from the registry map) → hub → Bun topics.
+import type { ServerWebSocket } from "bun";
+import { errorText } from "../log.ts";
+import { errors, type Format, normalizeContent, type Rendered, TYPE_PATTERN } from "../protocol.ts";
+import type { Hub, UserSlot } from "./hub.ts";
+
+export type Socket = ServerWebSocket<Conn>;
+
+/**
+ * Per-socket state, used as Bun's `ws.data`. Elysia's `.ws()` would keep a copy of the whole
+ * request context per socket; this object is all a socket holds. Its methods are called by
+ * Elysia's websocket dispatcher (`ws.data.open(ws)`, `ws.data.message(ws, frame)`, ...).
+ */
+export class Conn {
+  ws: Socket | null = null;
+  /** The user's shared state (rate-limit bucket, sockets); null until accepted. */
+  slot: UserSlot | null = null;
+  room: string | null = null;
+  /** Frames that arrived while an async handler ran; processed in order afterwards. */
+  pending: Array<string | Buffer> | null = null;
+
+  constructor(
+    readonly hub: Hub,
+    readonly id: number,
+    readonly userId: string,
+    readonly format: Format,
+    /** Token expiry, seconds since the epoch. */
+    readonly exp: number,
+    /** When set, the socket is closed with 1008 and this reason right after the upgrade. */
+    readonly reject: string | null = null,
+  ) {}
+
+  /** Key of this socket in the room registry. */
+  get key(): string {
+    return `${this.hub.nodeId}:${this.id}`;
+  }
+
+  send(event: Rendered): void {
+    this.ws?.send(this.format === "json" ? event.json : event.text);
+  }
+
+  // ---- Bun websocket events (called with `this` = ws.data)
+
+  open(ws: Socket): void {
+    this.hub.open(this, ws);
+  }
+
+  message(_ws: Socket, frame: string | Buffer): void {
+    const slot = this.slot;
+    if (slot === null) return;
+    const now = Date.now();
+    if (!slot.bucket.take(now)) {
+      this.send(errors.rateLimited(slot.bucket.retryAfterSeconds(now)));
+      return;
+    }
+    if (this.pending !== null) {
+      this.pending.push(frame);
+      return;
+    }
+    const running = dispatch(this, frame);
+    if (running !== undefined) this.wait(running);
+  }
+
+  close(_ws: Socket, _code: number, _reason: string): void {
+    this.hub.close(this);
+  }
+
+  drain(_ws: Socket): void {}
+
+  private wait(running: Promise<void>): void {
+    this.pending = [];
+    running.then(() => this.next());
+  }
+
+  private next(): void {
+    const queue = this.pending;
+    while (queue !== null && queue.length > 0 && this.ws !== null) {
+      const running = dispatch(this, queue.shift() as string | Buffer);
+      if (running !== undefined) {
+        running.then(() => this.next());
+        return;
+      }
+    }
+    this.pending = null;
+  }
+}
+
+/** Decodes and validates one frame, then runs its handler. Never throws; may return a promise. */
+export function dispatch(conn: Conn, frame: string | Buffer): Promise<void> | undefined {
+  if (typeof frame !== "string") {
+    conn.send(errors.invalidMessage("binary frames are not supported; send JSON text"));
+    return undefined;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(frame);
+  } catch {
+    conn.send(errors.invalidJson());
+    return undefined;
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+    conn.send(errors.invalidMessage("expected a JSON object"));
+    return undefined;
+  }
+  const cmd = parsed as Record<string, unknown>;
+  const type = cmd.type;
+  if (typeof type !== "string" || !TYPE_PATTERN.test(type)) {
+    conn.send(
+      errors.invalidMessage(
+        type === undefined ? "type is required" : "type must be a string matching ^[a-z_]+$",
+      ),
+    );
+    return undefined;
+  }
+  const handler = conn.hub.handlers.get(type);
+  if (handler === undefined) {
+    conn.send(errors.unknownType(type));
+    return undefined;
+  }
+  if (!handler.check.Check(cmd)) {
+    conn.send(errors.invalidMessage(handler.explain(cmd)));
+    return undefined;
+  }
+  const bad = normalizeContent(cmd);
+  if (bad !== undefined) {
+    conn.send(errors.invalidMessage(bad));
+    return undefined;
+  }
+  try {
+    const result = handler.run(conn, cmd);
+    if (result instanceof Promise) return result.catch((e) => failed(conn, type, e));
+  } catch (e) {
+    failed(conn, type, e);
+  }
+  return undefined;
+}
+
+function failed(conn: Conn, type: string, error: unknown): void {
+  conn.hub.log.error("handler failed", { type, user: conn.userId, error: errorText(error) });
+  conn.send(errors.unavailable());
+}
