@@ -12,7 +12,7 @@ import { wsRoutes } from "./rest/ws-routes.ts";
 import { MemoryRoomRegistry } from "./rooms/memory.ts";
 import type { RoomRegistry } from "./rooms/registry.ts";
 import { SqliteUserStore } from "./users/sqlite.ts";
-import type { UserStore } from "./users/store.ts";
+import { EmailTakenError, type UserStore } from "./users/store.ts";
 import type { Conn } from "./ws/connection.ts";
 import type { Handlers } from "./ws/handler.ts";
 import { defaultHandlers } from "./ws/handlers.ts";
@@ -70,8 +70,7 @@ function buildApp(config: Config, log: Logger, deps: Parameters<typeof userRoute
         default:
           break;
       }
-      if (error instanceof Error && error.name === "EmailTakenError")
-        return detail(400, error.message, headers);
+      if (error instanceof EmailTakenError) return detail(400, error.message, headers);
       log.error("request failed", { path: new URL(request.url).pathname, error: errorText(error) });
       return detail(500, "Internal Server Error", headers);
     })

@@ -76,7 +76,7 @@ export class SqliteUserStore implements UserStore {
     this.migrate();
     this.byId = this.db.query("SELECT * FROM users WHERE id = ?");
     this.byEmail = this.db.query("SELECT * FROM users WHERE email = ?");
-    this.page = this.db.query("SELECT * FROM users ORDER BY created_at, id LIMIT ? OFFSET ?");
+    this.page = this.db.query("SELECT * FROM users ORDER BY created_at, rowid LIMIT ? OFFSET ?");
     this.total = this.db.query("SELECT count(*) AS n FROM users");
     this.insert = this.db.query(
       "INSERT INTO users (id, email, hashed_password, full_name, is_active, is_superuser, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *",

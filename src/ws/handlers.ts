@@ -29,7 +29,7 @@ export function defaultHandlers(): Handlers {
           await conn.hub.leaveRoom(conn);
           conn.send(events.roomLeft(previous));
         }
-        conn.hub.enterRoom(conn, room_name);
+        if (!conn.hub.enterRoom(conn, room_name)) return;
         conn.send(events.roomJoined(room_name, room.members));
         conn.send(events.roomUpdate(room_name));
       }),

@@ -172,15 +172,23 @@ export class Hub {
 
   // ---------------------------------------------------------------- rooms
 
-  enterRoom(conn: Conn, room: string): void {
+  /** Puts a socket in a room it already joined in the registry; false if it closed meanwhile. */
+  enterRoom(conn: Conn, room: string): boolean {
+    if (conn.ws === null) {
+      this.registry
+        .leave(room, conn.key, Date.now())
+        .catch((e) => this.log.error("leave after close failed", { error: errorText(e) }));
+      return false;
+    }
     conn.room = room;
-    conn.ws?.subscribe(roomTopic(conn.format, room));
+    conn.ws.subscribe(roomTopic(conn.format, room));
     let members = this.roomMembers.get(room);
     if (members === undefined) {
       members = new Set();
       this.roomMembers.set(room, members);
     }
     members.add(conn);
+    return true;
   }
 
   /** Takes a socket out of its current room, here and in the registry. */
@@ -275,6 +283,7 @@ export class Hub {
         this.log.info("token expired", { user: conn.userId, conn: conn.id });
         conn.ws?.close(CLOSE.policy, "Token expired");
       }
+      this.expiries.delete(exp);
     }
     const ttlMs = this.config.roomEmptyTtlSeconds * 1000;
     if (now - this.lastSweep >= Math.min(ttlMs / 4, 1000)) {
