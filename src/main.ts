@@ -1,6 +1,6 @@
 // Entry point: `kabar [--help]`. Settings come from the environment (see --help).
 import { createKabar } from "./app.ts";
-import { ConfigError, ensureLocalSecret, helpText, loadConfig } from "./config.ts";
+import { ConfigError, ensureLocalSecret, helpText, isWeakSecret, loadConfig } from "./config.ts";
 import { createLogger, errorText } from "./log.ts";
 
 async function main(): Promise<number> {
@@ -25,6 +25,8 @@ async function main(): Promise<number> {
   }
   const log = createLogger(config.logLevel);
   const secret = ensureLocalSecret(config);
+  if (secret === "env" && isWeakSecret(config.secretKey))
+    log.warn("SECRET_KEY is weak (changethis or under 32 characters): acceptable in local only");
   if (secret === "generated")
     log.warn("SECRET_KEY not set: generated one for local use", { dir: config.dataDir });
   if (config.environment === "local" && config.firstSuperuserPassword === "changethis")

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createKabar, type Kabar } from "../src/app.ts";
-import { loadConfig, type Config } from "../src/config.ts";
+import { type Config, loadConfig } from "../src/config.ts";
 import { createLogger } from "../src/log.ts";
 import type { Handlers } from "../src/ws/handler.ts";
 

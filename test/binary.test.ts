@@ -1,0 +1,169 @@
+// Smoke test of the compiled binary (dist/kabar): copied alone into an empty folder (no
+// node_modules, no src), it logs a user in, serves two sockets in one room and stops on SIGTERM.
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { Client } from "./helpers.ts";
+
+const ROOT = resolve(import.meta.dir, "..");
+const BINARY = join(ROOT, "dist", "kabar");
+const ADMIN = "admin@example.com";
+const ADMIN_PASSWORD = "binary-admin-password";
+
+let dir = "";
+let proc: ReturnType<typeof Bun.spawn> | undefined;
+
+/** Newest modification time under `path` (a file or a folder tree). */
+function newest(path: string): number {
+  const st = statSync(path);
+  if (!st.isDirectory()) return st.mtimeMs;
+  return Math.max(0, ...readdirSync(path).map((name) => newest(join(path, name))));
+}
+
+/** Builds dist/kabar with package.json's own build script when it is missing or older than src. */
+async function ensureBinary(): Promise<void> {
+  const sources = Math.max(newest(join(ROOT, "src")), newest(join(ROOT, "package.json")));
+  if (existsSync(BINARY) && statSync(BINARY).mtimeMs >= sources) return;
+  const pkg = (await Bun.file(join(ROOT, "package.json")).json()) as {
+    scripts: { build: string };
+  };
+  const [tool, ...args] = pkg.scripts.build.split(/\s+/);
+  expect(tool).toBe("bun");
+  const built = Bun.spawnSync([process.execPath, ...args], {
+    cwd: ROOT,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  if (built.exitCode !== 0) throw new Error(`build failed: ${built.stderr.toString()}`);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.once("error", fail);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => ok(port));
+    });
+  });
+}
+
+beforeAll(async () => {
+  await ensureBinary();
+  dir = mkdtempSync(join(tmpdir(), "kabar-bin-"));
+}, 120_000);
+
+afterAll(() => {
+  if (proc && proc.exitCode === null) proc.kill("SIGKILL");
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test("compiled binary: login, two sockets in one room, SIGTERM exits 0", async () => {
+  // Only the binary goes into the fresh folder.
+  const exe = join(dir, "kabar");
+  copyFileSync(BINARY, exe);
+  expect(readdirSync(dir)).toEqual(["kabar"]);
+  expect(existsSync(join(dir, "node_modules"))).toBe(false);
+
+  const port = await freePort();
+  const child = Bun.spawn([exe], {
+    cwd: dir,
+    env: {
+      PATH: "/usr/bin:/bin",
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      DATA_DIR: join(dir, "data"),
+      FIRST_SUPERUSER: ADMIN,
+      FIRST_SUPERUSER_PASSWORD: ADMIN_PASSWORD,
+      BOT_ENABLED: "false",
+    },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  proc = child;
+  const stdout = new Response(child.stdout).text();
+  const stderr = new Response(child.stderr).text();
+  const api = `http://127.0.0.1:${port}/api/v1`;
+
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (child.exitCode !== null)
+      throw new Error(`binary exited ${child.exitCode}: ${await stderr}`);
+    if (Date.now() > deadline) throw new Error("binary not ready in 15 s");
+    const ok = await fetch(`${api}/ws/health`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
+    if (ok) break;
+    await Bun.sleep(50);
+  }
+
+  const res = await fetch(`${api}/login/access-token`, {
+    method: "POST",
+    body: new URLSearchParams({ username: ADMIN, password: ADMIN_PASSWORD }),
+  });
+  expect(res.status).toBe(200);
+  const { access_token: tok } = (await res.json()) as { access_token: string };
+  const me = (await (
+    await fetch(`${api}/users/me`, { headers: { authorization: `Bearer ${tok}` } })
+  ).json()) as { id: string };
+
+  const ws = `ws://127.0.0.1:${port}/api/v1/ws?token=${tok}`;
+  const json = await Client.open(`${ws}&format=json`);
+  const text = await Client.open(`${ws}&format=text`);
+  expect(await json.json()).toMatchObject({ type: "welcome", user_id: me.id });
+  expect(await text.next()).toStartWith(`[System] Welcome, ${me.id}!`);
+
+  // The json socket makes and joins a room; the text socket joins it too.
+  expect(JSON.parse(await json.ask({ type: "create_room", room_name: "smoke" }))).toEqual({
+    type: "room_created",
+    room: "smoke",
+    text: "[System] Room 'smoke' created successfully!",
+  });
+  json.send({ type: "join_room", room_name: "smoke" });
+  expect(await json.json()).toMatchObject({ type: "room_joined", room: "smoke", members: 1 });
+  expect(await json.json()).toMatchObject({ type: "room_update", room: "smoke" });
+  text.send({ type: "join_room", room_name: "smoke" });
+  expect(await text.take(2)).toEqual([
+    "[System] Joined room 'smoke' successfully!",
+    "ROOM_UPDATE:smoke",
+  ]);
+  expect(await json.quiet()).toBe(true);
+
+  // A message from the text socket: echoed as text, delivered as JSON.
+  expect(await text.ask({ type: "message", content: "  hello from text  " })).toBe(
+    "You wrote: hello from text",
+  );
+  const delivered = await json.json();
+  expect(delivered).toMatchObject({
+    type: "message",
+    room: "smoke",
+    from: me.id,
+    content: "hello from text",
+  });
+  expect(typeof delivered.id).toBe("string");
+  expect(new Date(delivered.sent_at as string).toISOString()).toBe(delivered.sent_at as string);
+
+  // A message from the json socket: echoed as JSON, delivered as text.
+  json.send({ type: "message", content: "hello from json" });
+  const echo = await json.json();
+  expect(echo).toMatchObject({ type: "message", room: "smoke", content: "hello from json" });
+  expect(echo.id).not.toBe(delivered.id);
+  expect(await text.next()).toBe(`User ${me.id} says: hello from json`);
+
+  // SIGTERM: both sockets see 1001 and the binary exits 0.
+  child.kill("SIGTERM");
+  const closes = await Promise.all([json.waitClose(5000), text.waitClose(5000)]);
+  expect(closes.map((c) => c.code)).toEqual([1001, 1001]);
+  const code = await Promise.race([child.exited, Bun.sleep(5000).then(() => "timeout")]);
+  expect(code).toBe(0);
+  expect(await stderr).toBe("");
+  for (const line of (await stdout).split("\n").filter(Boolean)) JSON.parse(line);
+  // The binary wrote its data where DATA_DIR said, and nothing else appeared next to it.
+  expect(readdirSync(dir).sort()).toEqual(["data", "kabar"]);
+  expect(readdirSync(join(dir, "data"))).toContain("secret_key");
+}, 60_000);
