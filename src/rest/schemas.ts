@@ -26,7 +26,7 @@ export const UserUpdate = t.Object({
   is_active: t.Optional(t.Boolean()),
 });
 export const Paging = t.Object({
-  skip: t.Optional(t.Numeric({ minimum: 0 })),
-  limit: t.Optional(t.Numeric({ minimum: 1, maximum: 1000 })),
+  skip: t.Optional(t.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER })),
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 1000 })),
 });
 export const BroadcastBody = t.Object({ content: t.String() });
