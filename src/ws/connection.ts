@@ -2,7 +2,7 @@
 // socket → rate limit → decode/validate → handler (from the registry map) → hub → Bun topics.
 import type { ServerWebSocket } from "bun";
 import { errorText } from "../log.ts";
-import { errors, type Format, normalizeContent, type Rendered, TYPE_PATTERN } from "../protocol.ts";
+import { errors, type Format, type Rendered, TYPE_PATTERN } from "../protocol.ts";
 import type { Hub, UserSlot } from "./hub.ts";
 
 export type Socket = ServerWebSocket<Conn>;
@@ -122,7 +122,7 @@ export function dispatch(conn: Conn, frame: string | Buffer): Promise<void> | un
     conn.send(errors.invalidMessage(handler.explain(cmd)));
     return undefined;
   }
-  const bad = normalizeContent(cmd);
+  const bad = handler.normalize?.(cmd);
   if (bad !== undefined) {
     conn.send(errors.invalidMessage(bad));
     return undefined;
