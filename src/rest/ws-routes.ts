@@ -9,7 +9,7 @@ import { HttpError } from "./errors.ts";
 import { BroadcastBody } from "./schemas.ts";
 
 export function wsRoutes(deps: Deps) {
-  const { hub, tokens, log, registry } = { ...deps, registry: deps.hub.registry };
+  const { hub, tokens, log } = deps;
 
   /** Authenticates the upgrade request; a refused socket is still upgraded, then closed 1008. */
   const connData = async (request: Request, url: URL, ip: string): Promise<Conn> => {
@@ -40,7 +40,7 @@ export function wsRoutes(deps: Deps) {
     }))
     .get("/ws/stats", async ({ request }) => {
       await currentUser(deps, request);
-      const rooms = (await registry.list()).map(roomSummary);
+      const rooms = (await hub.registry.list()).map(roomSummary);
       return { total_connections: hub.connections, total_rooms: rooms.length, rooms };
     })
     .post(
