@@ -1,25 +1,22 @@
-// Access tokens: HS256 JWTs (claim `sub` = user id, `exp` required), signed and verified with
-// @elysiajs/jwt. `authenticate` also checks that the user exists and is active. On failure it
+// Access tokens: HS256 JWTs (claim `sub` = user id, `exp` required). @elysiajs/jwt signs them.
+// Verification is done here, synchronously, with the algorithm pinned: it runs on every
+// WebSocket upgrade, and jose's async verify measured 55 µs per token here against ~2 µs for
+// one HMAC. `authenticate` also checks that the user exists and is active. On failure it
 // returns a cause for the server log; the token itself is never logged.
+import { timingSafeEqual } from "node:crypto";
 import { jwt } from "@elysiajs/jwt";
 import type { UserRecord, UserStore } from "./users/store.ts";
 
 export type AuthResult = { ok: true; user: UserRecord; exp: number } | { ok: false; cause: string };
+export type VerifyResult = { ok: true; sub: string; exp: number } | { ok: false; cause: string };
 
-const VERIFY = { algorithms: ["HS256" as const], requiredClaims: ["exp", "sub"] };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const MAX_TOKEN_LENGTH = 4096;
 
-export function createJwtPlugin(secret: string) {
-  return jwt({ name: "jwt", secret, alg: "HS256" });
-}
-
-type JwtPlugin = ReturnType<typeof createJwtPlugin>;
-
-function decodePart(part: string | undefined): Record<string, unknown> | undefined {
-  if (!part) return undefined;
+function decodePart(part: string): Record<string, unknown> | undefined {
   try {
     const value: unknown = JSON.parse(Buffer.from(part, "base64url").toString("utf8"));
-    return value !== null && typeof value === "object"
+    return value !== null && typeof value === "object" && !Array.isArray(value)
       ? (value as Record<string, unknown>)
       : undefined;
   } catch {
@@ -27,29 +24,50 @@ function decodePart(part: string | undefined): Record<string, unknown> | undefin
   }
 }
 
-/** Why a token that failed verification failed: for the log only. */
-function diagnose(token: string): string {
-  const parts = token.split(".");
-  if (parts.length !== 3) return "malformed token";
-  const header = decodePart(parts[0]);
-  const payload = decodePart(parts[1]);
-  if (!header || !payload) return "malformed token";
-  if (header.alg !== "HS256") return `unsupported alg ${String(header.alg).slice(0, 16)}`;
-  if (typeof payload.exp !== "number") return "token has no exp";
-  if (payload.exp * 1000 <= Date.now()) return "token expired";
-  if (typeof payload.sub !== "string") return "token has no sub";
-  return "bad signature";
+/**
+ * Verifies an HS256 JWT: header `alg` must be HS256 (no `crit`), the HMAC must match
+ * (constant-time), `exp` must be a number in the future, `nbf` (if any) not in the future,
+ * `sub` a string.
+ */
+export function verifyHs256(token: string, key: Uint8Array, nowSeconds: number): VerifyResult {
+  if (token.length > MAX_TOKEN_LENGTH) return { ok: false, cause: "malformed token" };
+  const first = token.indexOf(".");
+  const last = token.lastIndexOf(".");
+  if (first <= 0 || last === first || token.indexOf(".", first + 1) !== last)
+    return { ok: false, cause: "malformed token" };
+  const header = decodePart(token.slice(0, first));
+  const payload = decodePart(token.slice(first + 1, last));
+  if (!header || !payload) return { ok: false, cause: "malformed token" };
+  if (header.alg !== "HS256")
+    return { ok: false, cause: `unsupported alg ${String(header.alg).slice(0, 16)}` };
+  if (header.crit !== undefined) return { ok: false, cause: "unsupported crit header" };
+  const given = Buffer.from(token.slice(last + 1), "base64url");
+  const hmac = new Bun.CryptoHasher("sha256", key);
+  hmac.update(token.slice(0, last));
+  const expected = hmac.digest();
+  if (given.length !== expected.length || !timingSafeEqual(given, expected))
+    return { ok: false, cause: "bad signature" };
+  const { exp, nbf, sub } = payload;
+  if (typeof exp !== "number" || !Number.isFinite(exp))
+    return { ok: false, cause: "token has no exp" };
+  if (exp <= nowSeconds) return { ok: false, cause: "token expired" };
+  if (nbf !== undefined && (typeof nbf !== "number" || nbf > nowSeconds))
+    return { ok: false, cause: "token not yet valid" };
+  if (typeof sub !== "string") return { ok: false, cause: "token has no sub" };
+  return { ok: true, sub, exp };
 }
 
 export class Tokens {
-  private readonly signer: JwtPlugin["decorator"]["jwt"];
+  private readonly signer;
+  private readonly key: Uint8Array;
 
   constructor(
     secret: string,
     private readonly expireMinutes: number,
     private readonly users: UserStore,
   ) {
-    this.signer = createJwtPlugin(secret).decorator.jwt;
+    this.signer = jwt({ name: "jwt", secret, alg: "HS256" }).decorator.jwt;
+    this.key = new TextEncoder().encode(secret);
   }
 
   issue(userId: string): Promise<string> {
@@ -59,16 +77,13 @@ export class Tokens {
 
   async authenticate(token: string | null | undefined): Promise<AuthResult> {
     if (!token) return { ok: false, cause: "missing token" };
-    if (token.length > 4096) return { ok: false, cause: "malformed token" };
-    const payload = await this.signer.verify(token, VERIFY);
-    if (!payload) return { ok: false, cause: diagnose(token) };
-    const sub = payload.sub;
-    if (typeof sub !== "string" || !UUID.test(sub))
-      return { ok: false, cause: "sub is not a UUID" };
-    const user = await this.users.getById(sub.toLowerCase());
+    const verified = verifyHs256(token, this.key, Date.now() / 1000);
+    if (!verified.ok) return verified;
+    if (!UUID.test(verified.sub)) return { ok: false, cause: "sub is not a UUID" };
+    const user = await this.users.getById(verified.sub.toLowerCase());
     if (!user) return { ok: false, cause: "unknown user" };
     if (!user.is_active) return { ok: false, cause: "inactive user" };
-    return { ok: true, user, exp: Number(payload.exp) };
+    return { ok: true, user, exp: verified.exp };
   }
 }
 
