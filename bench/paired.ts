@@ -1,0 +1,254 @@
+// Fan-out and noisy neighbour, run against Kabar and the baseline in alternation (K, B, B, K, …)
+// from one client process holding a group of sockets on each server, so that both see the same
+// machine conditions; each figure is the median of the repeats, and every repeat is kept.
+import type { Agent } from "./agent.ts";
+import type { FanoutCmd, FanoutResult, FloodResult } from "./commands.ts";
+import { names, type Setup, target, withAgents } from "./scenarios.ts";
+import type { ServerProc } from "./servers.ts";
+import { round } from "./stats.ts";
+
+export interface FanoutRun extends FanoutResult {
+  label: string;
+  mode: "closed" | "rate";
+  targetDeliveriesPerSec: number | null;
+  cpuPerDeliveryUs: number;
+  deliveriesPerCpuSec: number;
+  /** Every repeat; the figures above are their medians (rates, latency) or sums (counts, CPU). */
+  repeats: FanoutResult[];
+}
+
+export interface FanoutScenario {
+  rooms: number;
+  members: number;
+  senders: number;
+  window: number;
+  runs: FanoutRun[];
+}
+
+export interface NoisyScenario {
+  rooms: number;
+  members: number;
+  deliveriesPerSec: number;
+  quiet: FanoutRun;
+  noisy: FanoutRun;
+  flood: FloodResult;
+  p99Ratio: number;
+}
+
+export type Pair<T> = { kabar: T; baseline: T };
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] ?? 0) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
+};
+
+/** One figure from several repeats: medians for rates and latency, sums for counts and CPU. */
+export function combine(
+  label: string,
+  mode: "closed" | "rate",
+  rate: number | null,
+  reps: FanoutResult[],
+): FanoutRun {
+  const sum = (f: (r: FanoutResult) => number) =>
+    round(
+      reps.reduce((a, r) => a + f(r), 0),
+      2,
+    );
+  const med = (f: (r: FanoutResult) => number) => round(median(reps.map(f)));
+  const deliveries = sum((r) => r.windowDeliveries);
+  const cpu = sum((r) => r.serverCpuSec);
+  return {
+    label,
+    mode,
+    targetDeliveriesPerSec: rate,
+    sent: sum((r) => r.sent),
+    expected: sum((r) => r.expected),
+    received: sum((r) => r.received),
+    lost: sum((r) => r.lost),
+    duplicates: sum((r) => r.duplicates),
+    windowDeliveries: deliveries,
+    windowMs: sum((r) => r.windowMs),
+    deliveriesPerSec: Math.round(med((r) => r.deliveriesPerSec)),
+    serverCpuSec: cpu,
+    clientCpuSec: sum((r) => r.clientCpuSec),
+    otherCpuSec: sum((r) => r.otherCpuSec),
+    stealSec: sum((r) => r.stealSec),
+    latency: {
+      count: sum((r) => r.latency.count),
+      meanMs: med((r) => r.latency.meanMs),
+      p50Ms: med((r) => r.latency.p50Ms),
+      p95Ms: med((r) => r.latency.p95Ms),
+      p99Ms: med((r) => r.latency.p99Ms),
+      maxMs: med((r) => r.latency.maxMs),
+    },
+    unexpectedCloses: sum((r) => r.unexpectedCloses),
+    errorFrames: sum((r) => r.errorFrames),
+    cpuPerDeliveryUs: deliveries ? round((cpu * 1e6) / deliveries, 3) : 0,
+    deliveriesPerCpuSec: cpu > 0 ? Math.round(deliveries / cpu) : 0,
+    repeats: reps,
+  };
+}
+
+type Side = keyof Pair<unknown>;
+/** K, B, B, K, K, B, …: neither server always goes first. */
+const order = (rep: number): Side[] =>
+  rep % 2 === 0 ? ["kabar", "baseline"] : ["baseline", "kabar"];
+
+async function openGroups(
+  s: Setup,
+  a: Agent,
+  servers: Pair<ServerProc>,
+  prefix: string,
+  rooms: string[],
+  members: number,
+): Promise<void> {
+  for (const side of ["kabar", "baseline"] as const) {
+    const open = await a.call(
+      {
+        op: "open",
+        group: `${prefix}-${side}`,
+        target: target(s, servers[side]),
+        count: rooms.length * members,
+        concurrency: 64,
+        rooms,
+        create: true,
+        timeoutMs: 10_000,
+      },
+      120_000,
+    );
+    if (open.failed > 0)
+      throw new Error(`${prefix} ${side}: ${open.failed} sockets failed: ${open.errors[0]}`);
+  }
+}
+
+/** R rooms × M members, S senders per room: closed loop, then each fixed rate; repeated. */
+export function fanoutPaired(s: Setup, servers: Pair<ServerProc>): Promise<Pair<FanoutScenario>> {
+  const f = s.profile.fanout;
+  return withAgents(s, 1, async ([agent]) => {
+    const a = agent as Agent;
+    await openGroups(s, a, servers, "f", names("f", f.rooms), f.members);
+    const modes = [
+      { label: "max (closed loop)", mode: "closed" as const, rate: null, ms: f.closedMs },
+      ...f.rates.map((r) => ({
+        label: r.label,
+        mode: "rate" as const,
+        rate: r.deliveriesPerSec,
+        ms: f.rateMs,
+      })),
+    ];
+    const out: Pair<FanoutScenario> = {
+      kabar: { rooms: f.rooms, members: f.members, senders: f.senders, window: f.window, runs: [] },
+      baseline: {
+        rooms: f.rooms,
+        members: f.members,
+        senders: f.senders,
+        window: f.window,
+        runs: [],
+      },
+    };
+    for (const m of modes) {
+      const reps: Pair<FanoutResult[]> = { kabar: [], baseline: [] };
+      for (let rep = 0; rep < f.repeats; rep++) {
+        for (const side of order(rep)) {
+          s.log(`  ${m.label}, ${side}, repeat ${rep + 1}/${f.repeats}`);
+          await s.quiet(`fan-out ${m.label} ${side} #${rep + 1}`);
+          const cmd: FanoutCmd = {
+            op: "fanout",
+            group: `f-${side}`,
+            senders: f.senders,
+            mode: m.mode,
+            window: f.window,
+            deliveriesPerSec: m.rate ?? 0,
+            warmupMs: f.warmupMs,
+            durationMs: m.ms,
+            drainMs: 10_000,
+            maxMessages: f.maxMessages,
+            serverPid: servers[side].pid,
+          };
+          reps[side].push(await a.call(cmd, m.ms + 60_000));
+        }
+      }
+      for (const side of ["kabar", "baseline"] as const)
+        out[side].runs.push(combine(m.label, m.mode, m.rate, reps[side]));
+    }
+    return out;
+  });
+}
+
+/** Chatters at a fixed rate, quiet and beside one rate-limited user flooding junk; repeated. */
+export function noisyPaired(s: Setup, servers: Pair<ServerProc>): Promise<Pair<NoisyScenario>> {
+  const n = s.profile.noisy;
+  return withAgents(s, 2, async ([chatAgent, floodAgent]) => {
+    const chat = chatAgent as Agent;
+    const flooder = floodAgent as Agent;
+    const rooms = names("n", n.rooms);
+    await openGroups(s, chat, servers, "n", rooms, n.members);
+    const runs: Pair<{ quiet: FanoutResult[]; noisy: FanoutResult[]; flood: FloodResult[] }> = {
+      kabar: { quiet: [], noisy: [], flood: [] },
+      baseline: { quiet: [], noisy: [], flood: [] },
+    };
+    const floodMs = n.warmupMs + n.ms + 500;
+    for (let rep = 0; rep < n.repeats; rep++) {
+      for (const side of order(rep)) {
+        const srv = servers[side];
+        const cmd: FanoutCmd = {
+          op: "fanout",
+          group: `n-${side}`,
+          senders: n.senders,
+          mode: "rate",
+          window: 1,
+          deliveriesPerSec: n.deliveriesPerSec,
+          warmupMs: n.warmupMs,
+          durationMs: n.ms,
+          drainMs: 10_000,
+          maxMessages: 10_000_000,
+          serverPid: srv.pid,
+        };
+        s.log(`  ${side}, repeat ${rep + 1}/${n.repeats}: quiet`);
+        await s.quiet(`noisy/quiet ${side} #${rep + 1}`);
+        runs[side].quiet.push(await chat.call(cmd, n.ms + 60_000));
+        s.log(`  ${side}, repeat ${rep + 1}/${n.repeats}: beside the flooder`);
+        await s.quiet(`noisy/flood ${side} #${rep + 1}`);
+        const flooding = flooder.call(
+          {
+            op: "flood",
+            target: target(s, srv, [s.flooderToken]),
+            room: rooms[0] ?? "n_0",
+            sockets: n.floodSockets,
+            framesPerSec: n.floodFramesPerSec,
+            malformedShare: 0.5,
+            durationMs: floodMs,
+          },
+          floodMs + 60_000,
+        );
+        await Bun.sleep(200);
+        runs[side].noisy.push(await chat.call(cmd, n.ms + 60_000));
+        runs[side].flood.push(await flooding);
+      }
+    }
+    const result = (side: Side): NoisyScenario => {
+      const r = runs[side];
+      const quiet = combine("quiet", "rate", n.deliveriesPerSec, r.quiet);
+      const noisy = combine("noisy", "rate", n.deliveriesPerSec, r.noisy);
+      const flood = r.flood.reduce((a, x) => ({
+        sent: a.sent + x.sent,
+        malformed: a.malformed + x.malformed,
+        rateLimited: a.rateLimited + x.rateLimited,
+        otherErrors: a.otherErrors + x.otherErrors,
+        echoes: a.echoes + x.echoes,
+        unexpectedCloses: a.unexpectedCloses + x.unexpectedCloses,
+      }));
+      return {
+        rooms: n.rooms,
+        members: n.members,
+        deliveriesPerSec: n.deliveriesPerSec,
+        quiet,
+        noisy,
+        flood,
+        p99Ratio: quiet.latency.p99Ms > 0 ? round(noisy.latency.p99Ms / quiet.latency.p99Ms, 2) : 0,
+      };
+    };
+    return { kabar: result("kabar"), baseline: result("baseline") };
+  });
+}

@@ -1,0 +1,163 @@
+// Scenario sizes: `full` (bun run bench, a few minutes), `quick` (under 60 s) and `tiny`
+// (the `bun test` smoke run: a few hundred messages). Times are in milliseconds.
+
+export interface FanoutRate {
+  label: string;
+  deliveriesPerSec: number;
+}
+
+export interface Profile {
+  name: "full" | "quick" | "tiny";
+  /** Destination addresses 127.0.0.1 … 127.0.0.N (one gives only ~28k ephemeral ports). */
+  hosts: number;
+  /** Ordinary users (sockets are spread over them) plus one flooder. */
+  users: number;
+  connections: {
+    n: number;
+    clients: number;
+    roomSize: number;
+    warmup: number;
+    concurrency: number;
+  };
+  fanout: {
+    rooms: number;
+    members: number;
+    senders: number;
+    window: number;
+    closedMs: number;
+    rates: FanoutRate[];
+    rateMs: number;
+    warmupMs: number;
+    maxMessages: number;
+    /** Each mode runs this many times per server, alternating servers. */
+    repeats: number;
+  };
+  churn: { concurrency: number; ms: number; maxOps: number };
+  noisy: {
+    rooms: number;
+    members: number;
+    senders: number;
+    deliveriesPerSec: number;
+    floodFramesPerSec: number;
+    floodSockets: number;
+    ms: number;
+    warmupMs: number;
+    capacity: number;
+    refillPerSec: number;
+    repeats: number;
+  };
+  /** Pause before reading RSS, so the server settles. */
+  settleMs: number;
+  /** Before each measured phase, wait up to this long for other processes to go quiet. */
+  quietWaitMs: number;
+}
+
+const RATES: FanoutRate[] = [
+  { label: "20k/s", deliveriesPerSec: 20_000 },
+  { label: "50k/s", deliveriesPerSec: 50_000 },
+];
+
+export const PROFILES: Record<Profile["name"], Profile> = {
+  full: {
+    name: "full",
+    hosts: 8,
+    users: 4,
+    connections: { n: 18_000, clients: 2, roomSize: 100, warmup: 1000, concurrency: 128 },
+    fanout: {
+      rooms: 10,
+      members: 100,
+      senders: 2,
+      window: 4,
+      closedMs: 4000,
+      rates: RATES,
+      rateMs: 4000,
+      warmupMs: 500,
+      maxMessages: 2_000_000,
+      repeats: 3,
+    },
+    churn: { concurrency: 64, ms: 10_000, maxOps: 200_000 },
+    noisy: {
+      rooms: 4,
+      members: 50,
+      senders: 2,
+      deliveriesPerSec: 5000,
+      floodFramesPerSec: 10_000,
+      floodSockets: 2,
+      ms: 4000,
+      warmupMs: 500,
+      capacity: 200,
+      refillPerSec: 100,
+      repeats: 3,
+    },
+    settleMs: 1500,
+    quietWaitMs: 20_000,
+  },
+  quick: {
+    name: "quick",
+    hosts: 4,
+    users: 4,
+    connections: { n: 2000, clients: 1, roomSize: 100, warmup: 200, concurrency: 64 },
+    fanout: {
+      rooms: 10,
+      members: 100,
+      senders: 2,
+      window: 4,
+      closedMs: 1200,
+      rates: RATES,
+      rateMs: 1200,
+      warmupMs: 250,
+      maxMessages: 500_000,
+      repeats: 2,
+    },
+    churn: { concurrency: 32, ms: 1500, maxOps: 20_000 },
+    noisy: {
+      rooms: 4,
+      members: 50,
+      senders: 2,
+      deliveriesPerSec: 5000,
+      floodFramesPerSec: 5000,
+      floodSockets: 2,
+      ms: 1000,
+      warmupMs: 200,
+      capacity: 200,
+      refillPerSec: 100,
+      repeats: 1,
+    },
+    settleMs: 500,
+    quietWaitMs: 500,
+  },
+  tiny: {
+    name: "tiny",
+    hosts: 2,
+    users: 2,
+    connections: { n: 60, clients: 1, roomSize: 20, warmup: 10, concurrency: 16 },
+    fanout: {
+      rooms: 2,
+      members: 10,
+      senders: 1,
+      window: 2,
+      closedMs: 300,
+      rates: [{ label: "2k/s", deliveriesPerSec: 2000 }],
+      rateMs: 300,
+      warmupMs: 0,
+      maxMessages: 300,
+      repeats: 1,
+    },
+    churn: { concurrency: 4, ms: 300, maxOps: 100 },
+    noisy: {
+      rooms: 2,
+      members: 10,
+      senders: 1,
+      deliveriesPerSec: 400,
+      floodFramesPerSec: 500,
+      floodSockets: 1,
+      ms: 300,
+      warmupMs: 50,
+      capacity: 200,
+      refillPerSec: 100,
+      repeats: 1,
+    },
+    settleMs: 100,
+    quietWaitMs: 0,
+  },
+};
