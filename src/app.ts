@@ -8,7 +8,7 @@ import { corsHeaders, preflight } from "./cors.ts";
 import { errorText, type Logger } from "./log.ts";
 import { detail, HttpError, validationDetail } from "./rest/errors.ts";
 import { hashPassword, userRoutes } from "./rest/users.ts";
-import { wsRoutes } from "./rest/ws-routes.ts";
+import { wsRoutes, wsUpgrade } from "./rest/ws-routes.ts";
 import { MemoryRoomRegistry } from "./rooms/memory.ts";
 import type { RoomRegistry } from "./rooms/registry.ts";
 import { SqliteUserStore } from "./users/sqlite.ts";
@@ -38,7 +38,9 @@ export interface Kabar {
 
 function buildApp(config: Config, log: Logger, deps: Parameters<typeof userRoutes>[0]) {
   const cors = config.corsOrigins;
+  const upgrade = wsUpgrade(deps);
   return new Elysia({
+    serve: { routes: { "/api/v1/ws": upgrade, "/api/v1/ws/": upgrade } },
     websocket: {
       maxPayloadLength: config.wsMaxPayloadBytes,
       idleTimeout: config.wsIdleTimeoutSeconds,

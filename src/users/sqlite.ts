@@ -54,8 +54,16 @@ export function sqlitePath(url: string): string {
 const isUniqueViolation = (e: unknown) =>
   e instanceof Error && /UNIQUE constraint failed/.test(e.message);
 
+/** Records kept in memory by id: a lookup runs on every WebSocket upgrade (~6-20 µs in SQLite). */
+const CACHE_SIZE = 10_000;
+
 export class SqliteUserStore implements UserStore {
   private readonly db: Database;
+  /**
+   * Users by id. Safe because this process is the database's only writer (embedded mode): every
+   * change goes through update/delete below, which keep the cache in step.
+   */
+  private readonly cache = new Map<string, UserRecord>();
   private readonly byId: Statement<Row, [string]>;
   private readonly byEmail: Statement<Row, [string]>;
   private readonly page: Statement<Row, [number, number]>;
@@ -96,8 +104,20 @@ export class SqliteUserStore implements UserStore {
   }
 
   async getById(id: string): Promise<UserRecord | undefined> {
+    const cached = this.cache.get(id);
+    if (cached !== undefined) return cached;
     const row = this.byId.get(id);
-    return row ? toRecord(row) : undefined;
+    if (!row) return undefined;
+    return this.remember(toRecord(row));
+  }
+
+  private remember(user: UserRecord): UserRecord {
+    if (this.cache.size >= CACHE_SIZE) {
+      const oldest = this.cache.keys().next().value;
+      if (oldest !== undefined) this.cache.delete(oldest);
+    }
+    this.cache.set(user.id, user);
+    return user;
   }
 
   async getByEmail(email: string): Promise<UserRecord | undefined> {
@@ -146,6 +166,7 @@ export class SqliteUserStore implements UserStore {
     if (patch.is_active !== undefined) put("is_active", patch.is_active ? 1 : 0);
     if (patch.is_superuser !== undefined) put("is_superuser", patch.is_superuser ? 1 : 0);
     if (sets.length === 0) return this.getById(id);
+    this.cache.delete(id);
     try {
       const row = this.db
         .query<Row, (string | number | null)[]>(
@@ -160,6 +181,7 @@ export class SqliteUserStore implements UserStore {
   }
 
   async delete(id: string): Promise<boolean> {
+    this.cache.delete(id);
     return this.remove.get(id) !== null;
   }
 

@@ -45,7 +45,9 @@ export function userStoreContract(name: string, factory: () => Promise<UserStore
     test("update patches only the given fields; unknown id is undefined", async () => {
       const s = await make();
       const u = await s.create({ email: "c@example.com", hashed_password: "h", full_name: "C" });
+      expect(await s.getById(u.id)).toEqual(u);
       const v = await s.update(u.id, { is_active: false, full_name: null });
+      expect(await s.getById(u.id)).toEqual(v);
       expect(v).toEqual({ ...u, is_active: false, full_name: null });
       expect(await s.update("00000000-0000-4000-8000-000000000000", { is_active: true })).toBe(
         undefined,
@@ -66,6 +68,7 @@ export function userStoreContract(name: string, factory: () => Promise<UserStore
     test("delete removes; a second delete is false", async () => {
       const s = await make();
       const u = await s.create({ email: "d@example.com", hashed_password: "h" });
+      expect(await s.getById(u.id)).toEqual(u);
       expect(await s.delete(u.id)).toBe(true);
       expect(await s.delete(u.id)).toBe(false);
       expect(await s.getById(u.id)).toBeUndefined();
