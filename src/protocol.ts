@@ -137,9 +137,10 @@ export interface Rendered {
   text: string;
 }
 
-const render = (event: Record<string, unknown>, text: string): Rendered => ({
-  json: JSON.stringify({ ...event, text }),
-  text,
+/** Serialises once per format; `event` already carries its `text` (no copy of the object). */
+const render = <E extends { type: string; text: string }>(event: E): Rendered => ({
+  json: JSON.stringify(event),
+  text: event.text,
 });
 
 /** `YYYY-MM-DD HH:MM:SS` UTC, as the seed prints `Created:`. */
@@ -151,37 +152,50 @@ const SYS = "[System]";
 
 export const events = {
   welcome: (userId: string) =>
-    render(
-      { type: "welcome", user_id: userId },
-      `${SYS} Welcome, ${userId}! Send {"type": "list_rooms"} to see the rooms.`,
-    ),
+    render({
+      type: "welcome",
+      user_id: userId,
+      text: `${SYS} Welcome, ${userId}! Send {"type": "list_rooms"} to see the rooms.`,
+    }),
   roomCreated: (room: string) =>
-    render({ type: "room_created", room }, `${SYS} Room '${room}' created successfully!`),
+    render({ type: "room_created", room, text: `${SYS} Room '${room}' created successfully!` }),
   roomJoined: (room: string, members: number) =>
-    render({ type: "room_joined", room, members }, `${SYS} Joined room '${room}' successfully!`),
+    render({
+      type: "room_joined",
+      room,
+      members,
+      text: `${SYS} Joined room '${room}' successfully!`,
+    }),
   roomLeft: (room: string) =>
-    render({ type: "room_left", room }, `${SYS} Left room '${room}' successfully!`),
+    render({ type: "room_left", room, text: `${SYS} Left room '${room}' successfully!` }),
   roomClosedToCloser: (room: string, by: string) =>
-    render({ type: "room_closed", room, by }, `${SYS} Room '${room}' closed successfully!`),
+    render({ type: "room_closed", room, by, text: `${SYS} Room '${room}' closed successfully!` }),
   roomClosedToMembers: (room: string, by: string) =>
-    render({ type: "room_closed", room, by }, `${SYS} Room '${room}' was closed by its creator.`),
+    render({
+      type: "room_closed",
+      room,
+      by,
+      text: `${SYS} Room '${room}' was closed by its creator.`,
+    }),
   roomUpdate: (room: string | null) =>
-    render({ type: "room_update", room }, `ROOM_UPDATE:${room ?? "None"}`),
+    render({ type: "room_update", room, text: `ROOM_UPDATE:${room ?? "None"}` }),
   rooms: (rooms: RoomSummary[]) =>
-    render(
-      { type: "rooms", rooms },
-      rooms.length === 0
-        ? `${SYS} No active rooms.`
-        : [
-            `${SYS} Active Rooms:`,
-            ...rooms.map(
-              (r) =>
-                `  - ${r.name} (Creator: ${r.creator}, Members: ${r.members}, Created: ${textTime(Date.parse(r.created_at))})`,
-            ),
-          ].join("\n"),
-    ),
-  bot: (content: string) => render({ type: "bot", content }, `Bot: ${content}`),
-  error: (code: ErrorCode, text: string) => render({ type: "error", code }, text),
+    render({
+      type: "rooms",
+      rooms,
+      text:
+        rooms.length === 0
+          ? `${SYS} No active rooms.`
+          : [
+              `${SYS} Active Rooms:`,
+              ...rooms.map(
+                (r) =>
+                  `  - ${r.name} (Creator: ${r.creator}, Members: ${r.members}, Created: ${textTime(Date.parse(r.created_at))})`,
+              ),
+            ].join("\n"),
+    }),
+  bot: (content: string) => render({ type: "bot", content, text: `Bot: ${content}` }),
+  error: (code: ErrorCode, text: string) => render({ type: "error", code, text }),
 };
 
 export interface ChatMessage {

@@ -17,7 +17,8 @@ export class Conn {
   /** The user's shared state (rate-limit bucket, sockets); null until accepted. */
   slot: UserSlot | null = null;
   room: string | null = null;
-  /** Frames that arrived while an async handler ran; processed in order afterwards. */
+  /** True while an async handler runs; frames arriving meanwhile wait in `pending`, in order. */
+  busy = false;
   pending: Array<string | Buffer> | null = null;
 
   constructor(
@@ -54,8 +55,9 @@ export class Conn {
       this.send(errors.rateLimited(slot.bucket.retryAfterSeconds(now)));
       return;
     }
-    if (this.pending !== null) {
-      this.pending.push(frame);
+    if (this.busy) {
+      if (this.pending === null) this.pending = [frame];
+      else this.pending.push(frame);
       return;
     }
     const running = dispatch(this, frame);
@@ -69,10 +71,11 @@ export class Conn {
   drain(_ws: Socket): void {}
 
   private wait(running: Promise<void>): void {
-    this.pending = [];
+    this.busy = true;
     running.then(() => this.next());
   }
 
+  /** Runs the frames that queued while a handler was busy, until one goes async again. */
   private next(): void {
     const queue = this.pending;
     while (queue !== null && queue.length > 0 && this.ws !== null) {
@@ -82,6 +85,7 @@ export class Conn {
         return;
       }
     }
+    this.busy = false;
     this.pending = null;
   }
 }

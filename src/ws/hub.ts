@@ -136,6 +136,7 @@ export class Hub {
     }
     conn.ws = null;
     conn.pending = null;
+    conn.busy = false;
     slot.conns.delete(conn);
     const expiring = this.expiries.get(conn.exp);
     if (expiring) {
