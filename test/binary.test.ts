@@ -2,10 +2,9 @@
 // node_modules, no src), it logs a user in, serves two sockets in one room and stops on SIGTERM.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { Client } from "./helpers.ts";
+import { Client, freePort } from "./helpers.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const BINARY = join(ROOT, "dist", "kabar");
@@ -37,18 +36,6 @@ async function ensureBinary(): Promise<void> {
     stderr: "pipe",
   });
   if (built.exitCode !== 0) throw new Error(`build failed: ${built.stderr.toString()}`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.once("error", fail);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => ok(port));
-    });
-  });
 }
 
 beforeAll(async () => {

@@ -2,6 +2,7 @@
 // REST API, and a real WebSocket client with an awaitable inbox.
 import { createHmac } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createKabar, type Kabar } from "../src/app.ts";
@@ -233,4 +234,17 @@ export function signToken(payload: Record<string, unknown>, secret = SECRET): st
 /** An unsigned `alg: none` token. */
 export function noneToken(payload: Record<string, unknown>): string {
   return `${b64({ alg: "none", typ: "JWT" })}.${b64(payload)}.`;
+}
+
+/** A port that was free a moment ago: listen on 0, read the port, close. */
+export function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const srv = createServer();
+    srv.once("error", fail);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => ok(port));
+    });
+  });
 }

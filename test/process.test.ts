@@ -2,12 +2,12 @@
 // SIGTERM, a taken port, JSON log lines without tokens, and the local secret across restarts.
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { SETTINGS } from "../src/config.ts";
-import { Client } from "./helpers.ts";
+import { Client, freePort } from "./helpers.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const ADMIN = "admin@example.com";
@@ -25,19 +25,6 @@ function tempDir(): string {
   const d = mkdtempSync(join(tmpdir(), "kabar-proc-"));
   dirs.push(d);
   return d;
-}
-
-/** A port that was free a moment ago: listen on 0, read the port, close. */
-function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const srv = createServer();
-    srv.once("error", fail);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => ok(port));
-    });
-  });
 }
 
 interface Child {
