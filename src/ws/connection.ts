@@ -41,6 +41,15 @@ export class Conn {
     this.ws?.send(this.format === "json" ? event.json : event.text);
   }
 
+  /**
+   * Runs `fn` with this socket's writes corked: one syscall for several frames. Bun corks the
+   * `message` callback itself, but not the continuation of an async handler after an `await`.
+   */
+  batch(fn: () => void): void {
+    if (this.ws === null) fn();
+    else this.ws.cork(fn);
+  }
+
   // ---- Bun websocket events (called with `this` = ws.data)
 
   open(ws: Socket): void {

@@ -25,13 +25,13 @@ export function defaultHandlers(): Handlers {
         const room = await conn.hub.registry.join(room_name, conn.key, Date.now());
         if (!room) return conn.send(errors.roomNotFound(room_name));
         const previous = conn.room;
-        if (previous !== null) {
-          await conn.hub.leaveRoom(conn);
-          conn.send(events.roomLeft(previous));
-        }
+        if (previous !== null) await conn.hub.leaveRoom(conn);
         if (!conn.hub.enterRoom(conn, room_name)) return;
-        conn.send(events.roomJoined(room_name, room.members));
-        conn.send(events.roomUpdate(room_name));
+        conn.batch(() => {
+          if (previous !== null) conn.send(events.roomLeft(previous));
+          conn.send(events.roomJoined(room_name, room.members));
+          conn.send(events.roomUpdate(room_name));
+        });
       }),
     ],
     [
@@ -40,8 +40,10 @@ export function defaultHandlers(): Handlers {
         const room = conn.room;
         if (room === null) return conn.send(errors.notInRoom());
         await conn.hub.leaveRoom(conn);
-        conn.send(events.roomLeft(room));
-        conn.send(events.roomUpdate(null));
+        conn.batch(() => {
+          conn.send(events.roomLeft(room));
+          conn.send(events.roomUpdate(null));
+        });
       }),
     ],
     [
@@ -54,7 +56,7 @@ export function defaultHandlers(): Handlers {
           if (closed.error === "room_not_found") return conn.send(errors.roomNotFound(name));
           return conn.send(errors.notRoomCreator(name));
         }
-        conn.hub.roomClosed(name, conn.userId, conn);
+        conn.batch(() => conn.hub.roomClosed(name, conn.userId, conn));
       }),
     ],
     [
