@@ -233,8 +233,12 @@ function stealNote(r: BenchResult): string {
   const runs = [...r.kabar.fanout.runs, ...r.baseline.fanout.runs].filter((x) => x.mode === "rate");
   const ms = runs.reduce((a, x) => a + x.windowMs, 0);
   const steal = runs.reduce((a, x) => a + x.stealSec, 0);
-  const reps = r.settings.fanout.repeats;
-  return `Bars: median of ${reps} alternating repeat${reps === 1 ? "" : "s"} per server. Latency is measured by the client and includes hypervisor steal (${ms ? ((steal * 1000) / ms).toFixed(2) : "0"} of ${r.machine.cores} cores on average during the fixed-rate runs).`;
+  const st = r.settings;
+  const counts = [st.fanout.repeats, st.connections.repeats, st.churn.repeats];
+  const reps = counts.every((c) => c === counts[0])
+    ? `${counts[0]} alternating repeat${counts[0] === 1 ? "" : "s"}`
+    : `alternating repeats (fan-out ${counts[0]}, connections ${counts[1]}, churn ${counts[2]})`;
+  return `Bars: median of ${reps} per server. Latency is measured by the client and includes hypervisor steal (${ms ? ((steal * 1000) / ms).toFixed(2) : "0"} of ${r.machine.cores} cores on average during the fixed-rate runs).`;
 }
 
 export function svg(r: BenchResult): string {

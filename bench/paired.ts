@@ -1,11 +1,27 @@
-// Fan-out and noisy neighbour, run against Kabar and the baseline in alternation (K, B, B, K, …)
-// from one client process holding a group of sockets on each server, so that both see the same
-// machine conditions; each figure is the median of the repeats, and every repeat is kept.
+// Every scenario, run against Kabar and the baseline in alternation (K, B, B, K, …) so that both
+// see the same machine conditions; each headline figure is the median of the repeats (counts are
+// sums), and every repeat is kept. Fan-out and noisy neighbour hold a group of sockets on each
+// server from one client process; connections start a fresh server for every repeat (its RSS
+// growth is then that repeat's own); churn repeats on one long-lived server per side.
 import type { Agent } from "./agent.ts";
 import type { FanoutCmd, FanoutResult, FloodResult } from "./commands.ts";
-import { names, type Setup, target, withAgents } from "./scenarios.ts";
+import {
+  type ChurnRun,
+  type ChurnScenario,
+  type ConnectionsResult,
+  type ConnectionsRun,
+  churnOnce,
+  connections,
+  MiB,
+  names,
+  type RssReading,
+  type Setup,
+  settledRss,
+  target,
+  withAgents,
+} from "./scenarios.ts";
 import type { ServerProc } from "./servers.ts";
-import { round } from "./stats.ts";
+import { median, round } from "./stats.ts";
 
 export interface FanoutRun extends FanoutResult {
   label: string;
@@ -36,12 +52,6 @@ export interface NoisyScenario {
 }
 
 export type Pair<T> = { kabar: T; baseline: T };
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] ?? 0) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
-};
 
 /** One figure from several repeats: medians for rates and latency, sums for counts and CPU. */
 export function combine(
@@ -94,6 +104,140 @@ type Side = keyof Pair<unknown>;
 /** K, B, B, K, K, B, …: neither server always goes first. */
 const order = (rep: number): Side[] =>
   rep % 2 === 0 ? ["kabar", "baseline"] : ["baseline", "kabar"];
+
+/** Connections repeats: medians of rates, times, RSS and CPU per connection; sums of counts. */
+export function combineConnections(reps: ConnectionsRun[]): ConnectionsResult {
+  const sum = (f: (r: ConnectionsRun) => number) => reps.reduce((a, r) => a + f(r), 0);
+  const med = (f: (r: ConnectionsRun) => number, digits: number) =>
+    round(median(reps.map(f)), digits);
+  const n = reps[0]?.n ?? 0;
+  return {
+    n,
+    attempted: sum((r) => r.n),
+    opened: sum((r) => r.opened),
+    failed: sum((r) => r.failed),
+    openSec: med((r) => r.openSec, 3),
+    connPerSec: Math.round(median(reps.map((r) => r.connPerSec))),
+    rssBeforeMiB: med((r) => r.rssBeforeMiB, 1),
+    rssAfterMiB: med((r) => r.rssAfterMiB, 1),
+    rssPerConnKiB: med((r) => r.rssPerConnKiB, 2),
+    rssAfterGc: reps.every((r) => r.rssAfterGc),
+    cpuSec: round(
+      sum((r) => r.cpuSec),
+      2,
+    ),
+    cpuPerConnUs: med((r) => r.cpuPerConnUs, 1),
+    otherCpuSec: round(
+      sum((r) => r.otherCpuSec),
+      2,
+    ),
+    stealSec: round(
+      sum((r) => r.stealSec),
+      2,
+    ),
+    pulse: {
+      expected: sum((r) => r.pulse.expected),
+      received: sum((r) => r.pulse.received),
+      lost: sum((r) => r.pulse.lost),
+      ms: med((r) => r.pulse.ms, 1),
+    },
+    errors: [...new Set(reps.flatMap((r) => r.errors))].slice(0, 10),
+    repeats: reps,
+  };
+}
+
+/** Churn repeats on one server: medians of rates and CPU per operation, sums of counts. */
+export function combineChurn(
+  reps: ChurnRun[],
+  rss: { before: RssReading; after: RssReading },
+): ChurnScenario {
+  const sum = (f: (r: ChurnRun) => number) => reps.reduce((a, r) => a + f(r), 0);
+  return {
+    ops: sum((r) => r.ops),
+    failed: sum((r) => r.failed),
+    ms: round(
+      sum((r) => r.ms),
+      1,
+    ),
+    opsPerSec: Math.round(median(reps.map((r) => r.opsPerSec))),
+    errors: [...new Set(reps.flatMap((r) => r.errors))].slice(0, 10),
+    cpuPerOpUs: round(median(reps.map((r) => r.cpuPerOpUs)), 1),
+    otherCpuSec: round(
+      sum((r) => r.otherCpuSec),
+      2,
+    ),
+    stealSec: round(
+      sum((r) => r.stealSec),
+      2,
+    ),
+    rssBeforeMiB: MiB(rss.before.bytes),
+    rssAfterMiB: MiB(rss.after.bytes),
+    rssAfterGc: rss.before.gc && rss.after.gc,
+    repeats: reps,
+  };
+}
+
+/**
+ * N sockets opened on a server started for this repeat alone (and stopped after it), so RSS per
+ * connection is measured from a server with no bench sockets and no freed-but-kept memory from an
+ * earlier repeat; Kabar keeps its users across restarts (same DATA_DIR and SECRET_KEY).
+ */
+export async function connectionsPaired(
+  s: Setup,
+  start: Pair<() => Promise<ServerProc>>,
+): Promise<Pair<ConnectionsResult>> {
+  const repeats = s.profile.connections.repeats;
+  const reps: Pair<ConnectionsRun[]> = { kabar: [], baseline: [] };
+  for (let rep = 0; rep < repeats; rep++) {
+    for (const side of order(rep)) {
+      const srv = await start[side]();
+      try {
+        s.log(`  ${side}, repeat ${rep + 1}/${repeats} (server pid ${srv.pid})`);
+        reps[side].push(await connections(s, srv));
+      } finally {
+        await srv.stop();
+      }
+    }
+  }
+  return { kabar: combineConnections(reps.kabar), baseline: combineConnections(reps.baseline) };
+}
+
+/**
+ * connect … disconnect loops against each long-lived server in turn, from one client process;
+ * each server's RSS is read (after a full GC) before its first repeat and after its last.
+ */
+export function churnPaired(s: Setup, servers: Pair<ServerProc>): Promise<Pair<ChurnScenario>> {
+  const repeats = s.profile.churn.repeats;
+  return withAgents(s, 1, async ([agent]) => {
+    const a = agent as Agent;
+    for (const srv of [servers.kabar, servers.baseline])
+      await a.call(
+        { op: "rooms", target: target(s, srv), rooms: ["churn"], timeoutMs: 10_000 },
+        20_000,
+      );
+    // Both servers are idle here, so their readings can settle side by side.
+    const readBoth = async () => {
+      const [kabar, baseline] = await Promise.all([
+        settledRss(servers.kabar, s.profile.settle),
+        settledRss(servers.baseline, s.profile.settle),
+      ]);
+      return { kabar, baseline };
+    };
+    const before = await readBoth();
+    const reps: Pair<ChurnRun[]> = { kabar: [], baseline: [] };
+    for (let rep = 0; rep < repeats; rep++) {
+      for (const side of order(rep)) {
+        s.log(`  ${side}, repeat ${rep + 1}/${repeats}`);
+        reps[side].push(await churnOnce(s, a, servers[side]));
+      }
+    }
+    const after = await readBoth();
+    return {
+      kabar: combineChurn(reps.kabar, { before: before.kabar, after: after.kabar }),
+      baseline: combineChurn(reps.baseline, { before: before.baseline, after: after.baseline }),
+    };
+  });
+}
 
 async function openGroups(
   s: Setup,

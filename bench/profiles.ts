@@ -18,6 +18,8 @@ export interface Profile {
     roomSize: number;
     warmup: number;
     concurrency: number;
+    /** Runs per server, alternating servers, each on a freshly started server. */
+    repeats: number;
   };
   fanout: {
     rooms: number;
@@ -32,7 +34,13 @@ export interface Profile {
     /** Each mode runs this many times per server, alternating servers. */
     repeats: number;
   };
-  churn: { concurrency: number; ms: number; maxOps: number };
+  churn: {
+    concurrency: number;
+    ms: number;
+    maxOps: number;
+    /** Runs per server, alternating servers (one long-lived server per side). */
+    repeats: number;
+  };
   noisy: {
     rooms: number;
     members: number;
@@ -46,8 +54,12 @@ export interface Profile {
     refillPerSec: number;
     repeats: number;
   };
-  /** Pause before reading RSS, so the server settles. */
-  settleMs: number;
+  /**
+   * RSS is read after a full GC in the server, no sooner than `minMs` after it (freed pages go
+   * back to the system in steps: the last seen 100–650 ms after) and once it has not moved for
+   * `stableMs`.
+   */
+  settle: { minMs: number; stableMs: number };
   /** Before each measured phase, wait up to this long for other processes to go quiet. */
   quietWaitMs: number;
 }
@@ -62,7 +74,14 @@ export const PROFILES: Record<Profile["name"], Profile> = {
     name: "full",
     hosts: 8,
     users: 4,
-    connections: { n: 18_000, clients: 2, roomSize: 100, warmup: 1000, concurrency: 128 },
+    connections: {
+      n: 18_000,
+      clients: 2,
+      roomSize: 100,
+      warmup: 1000,
+      concurrency: 128,
+      repeats: 3,
+    },
     fanout: {
       rooms: 10,
       members: 100,
@@ -75,7 +94,7 @@ export const PROFILES: Record<Profile["name"], Profile> = {
       maxMessages: 2_000_000,
       repeats: 3,
     },
-    churn: { concurrency: 64, ms: 10_000, maxOps: 200_000 },
+    churn: { concurrency: 64, ms: 5000, maxOps: 100_000, repeats: 3 },
     noisy: {
       rooms: 4,
       members: 50,
@@ -89,14 +108,21 @@ export const PROFILES: Record<Profile["name"], Profile> = {
       refillPerSec: 100,
       repeats: 3,
     },
-    settleMs: 1500,
+    settle: { minMs: 800, stableMs: 300 },
     quietWaitMs: 20_000,
   },
   quick: {
     name: "quick",
     hosts: 4,
     users: 4,
-    connections: { n: 2000, clients: 1, roomSize: 100, warmup: 200, concurrency: 64 },
+    connections: {
+      n: 5000,
+      clients: 1,
+      roomSize: 100,
+      warmup: 500,
+      concurrency: 64,
+      repeats: 2,
+    },
     fanout: {
       rooms: 10,
       members: 100,
@@ -109,7 +135,7 @@ export const PROFILES: Record<Profile["name"], Profile> = {
       maxMessages: 500_000,
       repeats: 2,
     },
-    churn: { concurrency: 32, ms: 1500, maxOps: 20_000 },
+    churn: { concurrency: 32, ms: 800, maxOps: 20_000, repeats: 2 },
     noisy: {
       rooms: 4,
       members: 50,
@@ -123,14 +149,21 @@ export const PROFILES: Record<Profile["name"], Profile> = {
       refillPerSec: 100,
       repeats: 1,
     },
-    settleMs: 500,
+    settle: { minMs: 800, stableMs: 300 },
     quietWaitMs: 500,
   },
   tiny: {
     name: "tiny",
     hosts: 2,
     users: 2,
-    connections: { n: 60, clients: 1, roomSize: 20, warmup: 10, concurrency: 16 },
+    connections: {
+      n: 60,
+      clients: 1,
+      roomSize: 20,
+      warmup: 10,
+      concurrency: 16,
+      repeats: 1,
+    },
     fanout: {
       rooms: 2,
       members: 10,
@@ -143,7 +176,7 @@ export const PROFILES: Record<Profile["name"], Profile> = {
       maxMessages: 300,
       repeats: 1,
     },
-    churn: { concurrency: 4, ms: 300, maxOps: 100 },
+    churn: { concurrency: 4, ms: 300, maxOps: 100, repeats: 1 },
     noisy: {
       rooms: 2,
       members: 10,
@@ -157,7 +190,7 @@ export const PROFILES: Record<Profile["name"], Profile> = {
       refillPerSec: 100,
       repeats: 1,
     },
-    settleMs: 100,
+    settle: { minMs: 0, stableMs: 100 },
     quietWaitMs: 0,
   },
 };

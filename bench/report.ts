@@ -29,8 +29,10 @@ export function fmt(x: number): string {
 
 const perSec = (sec: number, ms: number) => (ms > 0 ? (sec * 1000) / ms : 0);
 
+const openSecAll = (x: ServerResults) => x.connections.repeats.reduce((a, r) => a + r.openSec, 0);
+
 const CONNECTIONS: Spec[] = [
-  ["sockets open and joined", (x) => x.connections.opened, "higher"],
+  ["sockets open and joined, all repeats", (x) => x.connections.opened, "higher"],
   ["time to open all (s)", (x) => x.connections.openSec, "lower"],
   ["connections / s", (x) => x.connections.connPerSec, "higher"],
   ["server RSS per connection (KiB)", (x) => x.connections.rssPerConnKiB, "lower"],
@@ -38,7 +40,12 @@ const CONNECTIONS: Spec[] = [
   ["one message to every socket: lost", (x) => x.connections.pulse.lost, "zero"],
   [
     "other processes' CPU meanwhile (cores)",
-    (x) => x.connections.otherCpuSec / x.connections.openSec,
+    (x) => perSec(x.connections.otherCpuSec, openSecAll(x) * 1000),
+    "",
+  ],
+  [
+    "hypervisor steal, whole VM (cores)",
+    (x) => perSec(x.connections.stealSec, openSecAll(x) * 1000),
     "",
   ],
 ];
@@ -60,10 +67,11 @@ const FANOUT_RUN: RunSpec[] = [
 const CHURN: Spec[] = [
   ["operations / s", (x) => x.churn.opsPerSec, "higher"],
   ["server CPU per operation (µs)", (x) => x.churn.cpuPerOpUs, "lower"],
-  ["server RSS before (MiB)", (x) => x.churn.rssBeforeMiB, ""],
-  ["server RSS after (MiB)", (x) => x.churn.rssAfterMiB, "lower"],
-  ["failed operations", (x) => x.churn.failed, "zero"],
+  ["server RSS before the first repeat (MiB)", (x) => x.churn.rssBeforeMiB, ""],
+  ["server RSS after the last repeat (MiB)", (x) => x.churn.rssAfterMiB, "lower"],
+  ["failed operations, all repeats", (x) => x.churn.failed, "zero"],
   ["other processes' CPU meanwhile (cores)", (x) => perSec(x.churn.otherCpuSec, x.churn.ms), ""],
+  ["hypervisor steal, whole VM (cores)", (x) => perSec(x.churn.stealSec, x.churn.ms), ""],
 ];
 
 const NOISY: Spec[] = [
@@ -97,7 +105,7 @@ export function rows(r: BenchResult): Row[] {
       out.push({ section, metric, kabar: get(r.kabar), baseline: get(r.baseline), better });
   };
   const en = (n: number) => n.toLocaleString("en-US");
-  add(`connections (N = ${en(r.kabar.connections.n)})`, CONNECTIONS);
+  add(`connections (N = ${en(r.kabar.connections.n)} per repeat)`, CONNECTIONS);
   const f = r.kabar.fanout;
   f.runs.forEach((run, i) => {
     const specs = FANOUT_RUN.filter(
@@ -121,7 +129,10 @@ export function rows(r: BenchResult): Row[] {
       ),
     );
   });
-  add("churn (connect, auth, join, leave, disconnect)", CHURN);
+  add(
+    `churn (connect, auth, join, leave, disconnect; ${en(r.settings.churn.ms / 1000)} s per repeat)`,
+    CHURN,
+  );
   const n = r.kabar.noisy;
   add(
     `noisy neighbour (${n.rooms} rooms × ${n.members}, ${en(n.deliveriesPerSec)} deliveries/s)`,
@@ -146,6 +157,11 @@ function backgroundLine(r: BenchResult): string {
   return `Before each measured phase the harness waited for other processes to go quiet (< 0.15 cores): ${waited.toFixed(1)} s waited; ${busy.length} of ${r.background.length} phases started on a busy machine${busy.length ? `: ${list}` : ""}.`;
 }
 
+function repeatsLine(r: BenchResult): string {
+  const st = r.settings;
+  return `Every scenario runs Kabar and the baseline in alternation (K, B, B, K, K, B, …), so neither always goes first: connections ${st.connections.repeats}, fan-out ${st.fanout.repeats}, churn ${st.churn.repeats} and noisy neighbour ${st.noisy.repeats} repeat(s) per server. Rates, latencies, time to open, RSS per connection and CPU per connection or per churn operation are medians of the repeats; counts (sockets opened, failures, messages lost) are sums; fan-out CPU per delivery is total server CPU over total deliveries. Every repeat is in the JSON file. Each connections repeat runs on a freshly started server (Kabar keeps its users in DATA_DIR), so RSS per connection is that repeat's own growth from a server holding no bench sockets. Churn repeats share one server per side: RSS is read before the first churn repeat and after the last, so a leak shows as growth.`;
+}
+
 const MET = (m: boolean | null) => (m === null ? "n/a" : m ? "yes" : "**no**");
 
 export function markdown(r: BenchResult): string {
@@ -154,9 +170,9 @@ export function markdown(r: BenchResult): string {
     "",
     `Machine: ${machineLine(r)}. The run took ${r.durationSec} s.`,
     "",
-    'Baseline: a bare `Bun.serve` with Bun topics speaking the same protocol subset (`bench/baseline.ts`; no user lookup, no room registry, one topic per socket). Kabar ÷ baseline above 1 is better where higher is better, below 1 where lower is better. Server CPU is utime+stime from /proc/PID/stat (10 ms ticks); RSS is VmRSS from /proc/PID/status. Latency is measured by the client from a send timestamp carried in `content`, so it includes the client\'s own queueing (one process on one core receives every delivery). "Other processes\' CPU" is machine-wide busy time (/proc/stat) minus the server and the measuring client; "hypervisor steal" is time the host gave this VM\'s cores to someone else (/proc/stat steal): latency tails follow it.',
+    'Baseline: a bare `Bun.serve` with Bun topics speaking the same protocol subset (`bench/baseline.ts`; no user lookup, no room registry, one topic per socket). Kabar ÷ baseline above 1 is better where higher is better, below 1 where lower is better. Server CPU is utime+stime from /proc/PID/stat (10 ms ticks); RSS is VmRSS from /proc/PID/status, read after a full garbage collection in the server (SIGUSR2 to `bench/gc-hook.ts`, preloaded into both servers by the harness) once it has stopped moving, so it counts what the server keeps rather than garbage not yet collected. Latency is measured by the client from a send timestamp carried in `content`, so it includes the client\'s own queueing (one process on one core receives every delivery). "Other processes\' CPU" is machine-wide busy time (/proc/stat) minus the server and the measuring client; "hypervisor steal" is time the host gave this VM\'s cores to someone else (/proc/stat steal): latency tails follow it.',
     "",
-    `Fan-out and noisy neighbour run Kabar and the baseline in alternation (K, B, B, K, …; ${r.settings.fanout.repeats} and ${r.settings.noisy.repeats} repeats): rates and latencies are medians of the repeats, counts and CPU are sums, and every repeat is in the JSON file.`,
+    repeatsLine(r),
     "",
     backgroundLine(r),
     "",

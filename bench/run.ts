@@ -1,17 +1,18 @@
 // The benchmark harness: `bun run bench` (full, a few minutes) or `bun run bench:quick` (< 60 s).
 // Starts Kabar (`bun src/main.ts`) and the bare-Bun baseline pinned to one core, load clients in
-// separate processes pinned to the other, runs every scenario against both in the same run, and
-// writes bench/results/<timestamp>.json, latest.md and latest.svg.
+// separate processes pinned to the other, runs every scenario against both in the same run, in
+// alternation with repeats (bench/paired.ts), and writes bench/results/<timestamp>.json, latest.md
+// and latest.svg.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { svg } from "./chart.ts";
-import { fanoutPaired, noisyPaired } from "./paired.ts";
+import { churnPaired, connectionsPaired, fanoutPaired, noisyPaired } from "./paired.ts";
 import { machine, machineCpu } from "./proc.ts";
 import { PROFILES, type Profile } from "./profiles.ts";
 import { markdown } from "./report.ts";
 import type { BenchResult, QuietWait, ServerResults } from "./result.ts";
-import { churnScenario, connections, type Setup } from "./scenarios.ts";
+import type { Setup } from "./scenarios.ts";
 import { makeUsers, pinning, type ServerProc, startBaseline, startKabar } from "./servers.ts";
 import { round } from "./stats.ts";
 import { checkTargets } from "./targets.ts";
@@ -79,7 +80,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchOutput> {
     RATE_LIMIT_REFILL_PER_SECOND: BIG,
   };
   const core = (c: number) => (pinned ? c : -1);
-  const serverOpts = { core: core(SERVER_CORE), logFile: join(tmp, "kabar.log") };
+  const serverOpts = { core: core(SERVER_CORE), logFile: join(tmp, "kabar.log"), gcDir: tmp };
   const running: ServerProc[] = [];
   const background: QuietWait[] = [];
   const quiet = async (phase: string) => {
@@ -98,16 +99,17 @@ export async function runBench(opts: BenchOptions): Promise<BenchOutput> {
   };
   try {
     log(`profile ${profile.name}; ${pinned ? "pinned" : "not pinned"}; temp ${tmp}`);
-    const kabar = await start(startKabar(kabarEnv, serverOpts));
-    const baseline = await start(startBaseline({ SECRET_KEY: SECRET }, serverOpts));
-    log(
-      `kabar pid ${kabar.pid} port ${kabar.port}; baseline pid ${baseline.pid} port ${baseline.port}`,
-    );
+    const startK = () => startKabar(kabarEnv, serverOpts);
+    const startB = () => startBaseline({ SECRET_KEY: SECRET }, serverOpts);
+    // Users live in Kabar's DATA_DIR: every later Kabar (same DATA_DIR and SECRET_KEY) accepts
+    // these tokens, and the baseline checks the same signature.
+    const admin = await start(startK());
     const emails = [
       ...Array.from({ length: profile.users }, (_, k) => `bench${k}@example.com`),
       "flooder@example.com",
     ];
-    const tokens = await makeUsers(kabar.port, ADMIN, emails, PASSWORD);
+    const tokens = await makeUsers(admin.port, ADMIN, emails, PASSWORD);
+    await stopAll();
     log(`${emails.length} users made`);
     const setup: Setup = {
       profile,
@@ -119,16 +121,14 @@ export async function runBench(opts: BenchOptions): Promise<BenchOutput> {
       log,
       quiet,
     };
-    const both = async <T>(name: string, fn: (s: Setup, srv: ServerProc) => Promise<T>) => {
-      log(`${name}: kabar`);
-      const k = await fn(setup, kabar);
-      log(`${name}: baseline`);
-      return { kabar: k, baseline: await fn(setup, baseline) };
-    };
-    const conns = await both("connections", connections);
+    log("connections: kabar and baseline in alternation, a fresh server per repeat");
+    const conns = await connectionsPaired(setup, { kabar: startK, baseline: startB });
+    const servers = { kabar: await start(startK()), baseline: await start(startB()) };
+    log(`kabar pid ${servers.kabar.pid}, baseline pid ${servers.baseline.pid}`);
     log("fan-out: kabar and baseline in alternation");
-    const fan = await fanoutPaired(setup, { kabar, baseline });
-    const churn = await both("churn", churnScenario);
+    const fan = await fanoutPaired(setup, servers);
+    log("churn: kabar and baseline in alternation");
+    const churn = await churnPaired(setup, servers);
     await stopAll();
     const limits = {
       RATE_LIMIT_CAPACITY: String(profile.noisy.capacity),

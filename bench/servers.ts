@@ -1,6 +1,6 @@
 // Starting and stopping the servers under test (Kabar and the bare-Bun baseline), each in its own
 // process pinned to the server core, and making users and tokens through Kabar's REST API.
-import { closeSync, openSync } from "node:fs";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 
@@ -17,7 +17,41 @@ export interface ServerProc {
   name: "kabar" | "baseline";
   pid: number;
   port: number;
+  /** Runs a full garbage collection in the server (bench/gc-hook.ts); false if unanswered. */
+  gc(): Promise<boolean>;
   stop(): Promise<void>;
+}
+
+export interface ServerOpts {
+  /** CPU core to pin the server to (< 0: not pinned). */
+  core: number;
+  /** Where bench/gc-hook.ts acknowledges a collection. */
+  gcDir: string;
+}
+
+const GC_HOOK = join(import.meta.dir, "gc-hook.ts");
+
+function gcCount(file: string): number {
+  try {
+    return Number(readFileSync(file, "utf8")) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** SIGUSR2, then waits (at most 5 s) for the hook to count one more collection. */
+function collector(proc: Subprocess, gcDir: string): () => Promise<boolean> {
+  const file = join(gcDir, `gc-${proc.pid}`);
+  return async () => {
+    const before = gcCount(file);
+    proc.kill("SIGUSR2");
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline && proc.exitCode === null) {
+      await Bun.sleep(20);
+      if (gcCount(file) > before) return true;
+    }
+    return false;
+  };
 }
 
 /** A free TCP port (bound and released; a clash at start is retried by the caller). */
@@ -66,16 +100,28 @@ function profiling(): string[] {
 /** Starts `bun src/main.ts` with `env` on a free port; its output goes to `logFile`. */
 export async function startKabar(
   env: Record<string, string>,
-  opts: { core: number; logFile: string },
+  opts: ServerOpts & { logFile: string },
 ): Promise<ServerProc> {
   for (let attempt = 1; attempt <= 3; attempt++) {
     const port = freePort();
     const fd = openSync(opts.logFile, "a");
     const proc = Bun.spawn(
-      pinned(opts.core, [process.execPath, ...profiling(), join(ROOT, "src/main.ts")]),
+      pinned(opts.core, [
+        process.execPath,
+        ...profiling(),
+        "--preload",
+        GC_HOOK,
+        join(ROOT, "src/main.ts"),
+      ]),
       {
         cwd: ROOT,
-        env: { ...baseEnv(), ...env, HOST: "0.0.0.0", PORT: String(port) },
+        env: {
+          ...baseEnv(),
+          ...env,
+          HOST: "0.0.0.0",
+          PORT: String(port),
+          BENCH_GC_DIR: opts.gcDir,
+        },
         stdin: "ignore",
         stdout: fd,
         stderr: fd,
@@ -86,6 +132,7 @@ export async function startKabar(
         name: "kabar",
         pid: proc.pid,
         port,
+        gc: collector(proc, opts.gcDir),
         stop: stopper(proc, () => closeSync(fd)),
       };
     proc.kill("SIGKILL");
@@ -98,11 +145,12 @@ export async function startKabar(
 /** Starts bench/baseline.ts; it listens on a free port and prints `{"port":N}`. */
 export async function startBaseline(
   env: Record<string, string>,
-  opts: { core: number },
+  opts: ServerOpts,
 ): Promise<ServerProc> {
-  const proc = Bun.spawn(pinned(opts.core, [process.execPath, join(ROOT, "bench/baseline.ts")]), {
+  const cmd = [process.execPath, "--preload", GC_HOOK, join(ROOT, "bench/baseline.ts")];
+  const proc = Bun.spawn(pinned(opts.core, cmd), {
     cwd: ROOT,
-    env: { ...baseEnv(), ...env, PORT: "0" },
+    env: { ...baseEnv(), ...env, PORT: "0", BENCH_GC_DIR: opts.gcDir },
     stdin: "ignore",
     stdout: "pipe",
     stderr: "inherit",
@@ -122,7 +170,13 @@ export async function startBaseline(
     proc.kill("SIGKILL");
     throw new Error(`baseline did not start (printed ${JSON.stringify(text)})`);
   }
-  return { name: "baseline", pid: proc.pid, port, stop: stopper(proc) };
+  return {
+    name: "baseline",
+    pid: proc.pid,
+    port,
+    gc: collector(proc, opts.gcDir),
+    stop: stopper(proc),
+  };
 }
 
 async function login(api: string, email: string, password: string): Promise<string> {
