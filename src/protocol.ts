@@ -205,14 +205,23 @@ export interface ChatMessage {
   content: string;
   sent_at: string;
 }
-/** A room message: one JSON frame for everyone, two text lines (sender, others). */
-export function renderMessage(m: ChatMessage): { json: string; self: string; others: string } {
-  return {
-    json: JSON.stringify({ type: "message", ...m }),
-    self: `You wrote: ${m.content}`,
-    others: `User ${m.from} says: ${m.content}`,
-  };
-}
+/**
+ * A room message: one JSON frame for everyone, two text lines (sender, others). Each rendering is
+ * built only when some socket will receive it.
+ */
+export const messageFrames = {
+  json: (m: ChatMessage): string =>
+    JSON.stringify({
+      type: "message",
+      id: m.id,
+      room: m.room,
+      from: m.from,
+      content: m.content,
+      sent_at: m.sent_at,
+    }),
+  self: (m: ChatMessage): string => `You wrote: ${m.content}`,
+  others: (m: ChatMessage): string => `User ${m.from} says: ${m.content}`,
+};
 
 export interface DirectMessage {
   id: string;

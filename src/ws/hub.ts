@@ -5,15 +5,16 @@ import type { Server } from "bun";
 import type { Config } from "../config.ts";
 import { errorText, type Logger } from "../log.ts";
 import {
+  type ChatMessage,
   events,
   FORMATS,
   type Format,
   isoTime,
+  messageFrames,
   type Rendered,
   type RoomSummary,
   renderBroadcast,
   renderDirect,
-  renderMessage,
 } from "../protocol.ts";
 import { TokenBucket } from "../rate-limit.ts";
 import type { RoomInfo, RoomRegistry } from "../rooms/registry.ts";
@@ -236,20 +237,24 @@ export class Hub {
   }
 
   sendToRoom(from: Conn, room: string, content: string): void {
-    const m = renderMessage({
+    const server = this.server;
+    if (server === null) return;
+    const m: ChatMessage = {
       id: Bun.randomUUIDv7(),
       room,
       from: from.userId,
       content,
       sent_at: new Date().toISOString(),
-    });
-    // JSON: the echo is the same frame, so the sender gets it from the topic.
-    this.server?.publish(roomTopic("json", room), m.json);
+    };
+    const json = roomTopic("json", room);
+    const text = roomTopic("text", room);
+    // JSON: the echo is the same frame, so a JSON sender gets it from the topic.
+    if (server.subscriberCount(json) > 0) server.publish(json, messageFrames.json(m));
     if (from.format === "text") {
-      from.ws?.publish(roomTopic("text", room), m.others);
-      from.ws?.send(m.self);
-    } else {
-      this.server?.publish(roomTopic("text", room), m.others);
+      from.ws?.send(messageFrames.self(m));
+      if (server.subscriberCount(text) > 1) from.ws?.publish(text, messageFrames.others(m));
+    } else if (server.subscriberCount(text) > 0) {
+      server.publish(text, messageFrames.others(m));
     }
   }
 
