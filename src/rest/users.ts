@@ -1,5 +1,6 @@
 // Login and user management: /login/access-token, /users/*.
 import { Elysia } from "elysia";
+import { hashPassword } from "../users/password.ts";
 import { publicUser } from "../users/store.ts";
 import { currentUser, type Deps, superuser } from "./context.ts";
 import { HttpError } from "./errors.ts";
@@ -9,9 +10,6 @@ import { Login, Paging, Signup, UserCreate, UserUpdate } from "./schemas.ts";
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Verified against when the email is unknown, so a miss costs as much time as a hit. */
 let dummyHash: Promise<string> | undefined;
-
-export const hashPassword = (password: string) =>
-  Bun.password.hash(password, { algorithm: "argon2id" });
 
 export function userRoutes(deps: Deps) {
   const { users, tokens, hub, log } = deps;

@@ -2,6 +2,7 @@
 import type { Server } from "bun";
 import { Elysia } from "elysia";
 import { bearer } from "../auth.ts";
+import { normalizeContent } from "../protocol.ts";
 import type { Conn } from "../ws/connection.ts";
 import { roomSummary } from "../ws/hub.ts";
 import { currentUser, type Deps, superuser } from "./context.ts";
@@ -60,10 +61,9 @@ export function wsRoutes(deps: Deps) {
       "/ws/broadcast",
       async ({ request, body }) => {
         const me = await superuser(deps, request);
-        const content = body.content.trim();
-        if (content.length === 0 || content.length > 10000)
-          throw new HttpError(422, "content: must be 1-10000 characters after trimming");
-        const id = hub.broadcast(me.id, content);
+        const bad = normalizeContent(body);
+        if (bad !== undefined) throw new HttpError(422, bad);
+        const id = hub.broadcast(me.id, body.content);
         return { status: "sent", id, recipients: hub.connections };
       },
       { body: BroadcastBody },
