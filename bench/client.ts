@@ -5,7 +5,7 @@ import { churn } from "./churn.ts";
 import type { OpenCmd, OpenResult, Reply, Request, Results } from "./commands.ts";
 import { fanout, type Group, pulse } from "./fanout.ts";
 import { flood } from "./flood.ts";
-import { closeAll, ensureRooms, openJoined, pool, wsUrl } from "./sockets.ts";
+import { closeAllRaw, ensureRooms, openJoinedRaw, pool } from "./sockets.ts";
 import { round } from "./stats.ts";
 
 export const MAX_SOCKETS_PER_PROCESS = 19_000;
@@ -34,7 +34,7 @@ async function open(cmd: OpenCmd): Promise<OpenResult> {
     await pool(cmd.count, cmd.concurrency, async (i) => {
       const room = i % cmd.rooms.length;
       try {
-        const ws = await openJoined(wsUrl(cmd.target, i), cmd.rooms[room] ?? "", cmd.timeoutMs);
+        const ws = await openJoinedRaw(cmd.target, i, cmd.rooms[room] ?? "", cmd.timeoutMs);
         ws.onclose = () => group.unexpectedCloses++;
         group.sockets.push(ws);
         group.roomOf.push(room);
@@ -71,7 +71,8 @@ async function run(req: Request): Promise<Results[keyof Results]> {
     case "close": {
       const g = group(req.group);
       const t = performance.now();
-      const closed = await closeAll(g.sockets, req.timeoutMs);
+      const closed = closeAllRaw(g.sockets);
+      await Bun.sleep(Math.min(req.timeoutMs, 200)); // let the server see the closes
       groups.delete(req.group);
       return { closed, ms: round(performance.now() - t, 1) };
     }
@@ -101,6 +102,7 @@ if (import.meta.main) {
     }
     if (req.op === "exit") break;
   }
-  for (const g of groups.values()) await closeAll(g.sockets, 2000);
+  for (const g of groups.values()) closeAllRaw(g.sockets);
+  await Bun.sleep(100);
   process.exit(0);
 }

@@ -3,22 +3,48 @@
 // from the same frames. Closed loop (a window in flight per sender) or a fixed delivery rate.
 import type { FanoutCmd, FanoutResult, PulseResult } from "./commands.ts";
 import { cpuSeconds, machineCpu } from "./proc.ts";
+import type { RawSocket } from "./raw-ws.ts";
 import { Histogram, round } from "./stats.ts";
 
 /** Sockets opened together: socket j sits in rooms[roomOf[j]]. */
 export interface Group {
-  sockets: WebSocket[];
+  sockets: RawSocket[];
   roomOf: number[];
   rooms: string[];
   unexpectedCloses: number;
 }
 
-const CONTENT_KEY = '"content":"';
+const ERROR_TYPE = Buffer.from('"type":"error"');
+const BAR = 0x7c; // |
+const DOT = 0x2e; // .
+const ZERO = 0x30;
 let runs = 0;
+
+/** Where the last `decimalAt` stopped (a module variable: no result object per frame). */
+let decimalEnd = 0;
+
+/** The unsigned decimal (digits, optionally one dot) at `at`; `decimalEnd` is the index after it. */
+function decimalAt(b: Buffer, at: number): number {
+  let value = 0;
+  let scale = 0;
+  let i = at;
+  for (; i < b.length; i++) {
+    const c = b[i] as number;
+    if (c === DOT && scale === 0) scale = 1;
+    else if (c >= ZERO && c <= ZERO + 9) {
+      if (scale === 0) value = value * 10 + (c - ZERO);
+      else value += (c - ZERO) / 10 ** scale++;
+    } else break;
+  }
+  decimalEnd = i;
+  return value;
+}
 
 /** Counts deliveries per socket for one run, identified by a marker at the start of `content`. */
 class Tracker {
   readonly marker = `b${process.pid}r${++runs}|`;
+  /** `"content":"<marker>` as bytes: found in a frame's raw payload with no decoding. */
+  private readonly needle = Buffer.from(`"content":"${this.marker}`);
   readonly got: Uint32Array;
   readonly members: number[];
   readonly sentPerRoom: number[];
@@ -37,24 +63,22 @@ class Tracker {
     this.sentPerRoom = group.rooms.map(() => 0);
     for (const r of group.roomOf) this.members[r] = (this.members[r] ?? 0) + 1;
     group.sockets.forEach((ws, j) => {
-      ws.onmessage = (e) => this.frame(j, e.data);
+      ws.onmessage = (buf, start, end) => this.frame(j, buf, start, end);
     });
   }
 
-  private frame(j: number, data: unknown): void {
-    if (typeof data !== "string") return;
-    const k = data.indexOf(CONTENT_KEY);
-    if (k < 0) {
-      if (data.includes('"type":"error"')) this.errorFrames++;
+  /** One received frame, `buf[start, end)` (raw JSON bytes): counted, timed if it is this run's. */
+  private frame(j: number, buf: Buffer, start: number, end: number): void {
+    const k = buf.indexOf(this.needle, start);
+    if (k < 0 || k + this.needle.length > end) {
+      const e = buf.indexOf(ERROR_TYPE, start);
+      if (e >= 0 && e + ERROR_TYPE.length <= end) this.errorFrames++;
       return;
     }
-    const start = k + CONTENT_KEY.length;
-    if (!data.startsWith(this.marker, start)) return;
     const now = performance.now();
-    const p = start + this.marker.length;
-    const bar = data.indexOf("|", p);
-    const sender = Number(data.slice(p, bar));
-    const sentAt = Number(data.slice(bar + 1, data.indexOf('"', bar)));
+    const sender = decimalAt(buf, k + this.needle.length);
+    if (buf[decimalEnd] !== BAR) return;
+    const sentAt = decimalAt(buf, decimalEnd + 1);
     this.got[j] = (this.got[j] ?? 0) + 1;
     this.received++;
     if (now >= this.windowStart && now < this.windowEnd) {

@@ -239,6 +239,33 @@ export function churnPaired(s: Setup, servers: Pair<ServerProc>): Promise<Pair<C
   });
 }
 
+/** Opens `rooms` × `members` sockets on `srv` as client group `group`; any failure throws. */
+async function openGroup(
+  s: Setup,
+  a: Agent,
+  srv: ServerProc,
+  group: string,
+  rooms: string[],
+  members: number,
+): Promise<void> {
+  const open = await a.call(
+    {
+      op: "open",
+      group,
+      target: target(s, srv),
+      count: rooms.length * members,
+      concurrency: 64,
+      rooms,
+      create: true,
+      timeoutMs: 10_000,
+    },
+    120_000,
+  );
+  if (open.failed > 0)
+    throw new Error(`${group} ${srv.name}: ${open.failed} sockets failed: ${open.errors[0]}`);
+}
+
+/** `openGroup` on both servers: groups `<prefix>-kabar` and `<prefix>-baseline`. */
 async function openGroups(
   s: Setup,
   a: Agent,
@@ -247,77 +274,71 @@ async function openGroups(
   rooms: string[],
   members: number,
 ): Promise<void> {
-  for (const side of ["kabar", "baseline"] as const) {
-    const open = await a.call(
-      {
-        op: "open",
-        group: `${prefix}-${side}`,
-        target: target(s, servers[side]),
-        count: rooms.length * members,
-        concurrency: 64,
-        rooms,
-        create: true,
-        timeoutMs: 10_000,
-      },
-      120_000,
-    );
-    if (open.failed > 0)
-      throw new Error(`${prefix} ${side}: ${open.failed} sockets failed: ${open.errors[0]}`);
-  }
+  for (const side of ["kabar", "baseline"] as const)
+    await openGroup(s, a, servers[side], `${prefix}-${side}`, rooms, members);
 }
 
-/** R rooms × M members, S senders per room: closed loop, then each fixed rate; repeated. */
-export function fanoutPaired(s: Setup, servers: Pair<ServerProc>): Promise<Pair<FanoutScenario>> {
+/**
+ * R rooms × M members, S senders per room: closed loop, then each fixed rate. Every repeat runs
+ * on a freshly started server with a fresh client process, for each side in turn: one process
+ * pair can run 10–20% faster or slower than the next for no reason of its own (measured here),
+ * so medians over independent pairs are fairer than repeats on one long-lived pair.
+ */
+export async function fanoutPaired(
+  s: Setup,
+  start: Pair<() => Promise<ServerProc>>,
+): Promise<Pair<FanoutScenario>> {
   const f = s.profile.fanout;
-  return withAgents(s, 1, async ([agent]) => {
-    const a = agent as Agent;
-    await openGroups(s, a, servers, "f", names("f", f.rooms), f.members);
-    const modes = [
-      { label: "max (closed loop)", mode: "closed" as const, rate: null, ms: f.closedMs },
-      ...f.rates.map((r) => ({
-        label: r.label,
-        mode: "rate" as const,
-        rate: r.deliveriesPerSec,
-        ms: f.rateMs,
-      })),
-    ];
-    const out: Pair<FanoutScenario> = {
-      kabar: { rooms: f.rooms, members: f.members, senders: f.senders, window: f.window, runs: [] },
-      baseline: {
-        rooms: f.rooms,
-        members: f.members,
-        senders: f.senders,
-        window: f.window,
-        runs: [],
-      },
-    };
-    for (const m of modes) {
-      const reps: Pair<FanoutResult[]> = { kabar: [], baseline: [] };
-      for (let rep = 0; rep < f.repeats; rep++) {
-        for (const side of order(rep)) {
-          s.log(`  ${m.label}, ${side}, repeat ${rep + 1}/${f.repeats}`);
-          await s.quiet(`fan-out ${m.label} ${side} #${rep + 1}`);
-          const cmd: FanoutCmd = {
-            op: "fanout",
-            group: `f-${side}`,
-            senders: f.senders,
-            mode: m.mode,
-            window: f.window,
-            deliveriesPerSec: m.rate ?? 0,
-            warmupMs: f.warmupMs,
-            durationMs: m.ms,
-            drainMs: 10_000,
-            maxMessages: f.maxMessages,
-            serverPid: servers[side].pid,
-          };
-          reps[side].push(await a.call(cmd, m.ms + 60_000));
-        }
+  const rooms = names("f", f.rooms);
+  const modes = [
+    { label: "max (closed loop)", mode: "closed" as const, rate: null, ms: f.closedMs },
+    ...f.rates.map((r) => ({
+      label: r.label,
+      mode: "rate" as const,
+      rate: r.deliveriesPerSec,
+      ms: f.rateMs,
+    })),
+  ];
+  const reps = modes.map((): Pair<FanoutResult[]> => ({ kabar: [], baseline: [] }));
+  for (let rep = 0; rep < f.repeats; rep++) {
+    for (const side of order(rep)) {
+      const srv = await start[side]();
+      try {
+        await withAgents(s, 1, async ([agent]) => {
+          const a = agent as Agent;
+          s.log(`  ${side}, repeat ${rep + 1}/${f.repeats} (server pid ${srv.pid})`);
+          await openGroup(s, a, srv, "f", rooms, f.members);
+          for (const [k, m] of modes.entries()) {
+            await s.quiet(`fan-out ${m.label} ${side} #${rep + 1}`);
+            const cmd: FanoutCmd = {
+              op: "fanout",
+              group: "f",
+              senders: f.senders,
+              mode: m.mode,
+              window: f.window,
+              deliveriesPerSec: m.rate ?? 0,
+              warmupMs: f.warmupMs,
+              durationMs: m.ms,
+              drainMs: 10_000,
+              maxMessages: f.maxMessages,
+              serverPid: srv.pid,
+            };
+            reps[k]?.[side].push(await a.call(cmd, m.ms + 60_000));
+          }
+        });
+      } finally {
+        await srv.stop();
       }
-      for (const side of ["kabar", "baseline"] as const)
-        out[side].runs.push(combine(m.label, m.mode, m.rate, reps[side]));
     }
-    return out;
+  }
+  const scenario = (side: Side): FanoutScenario => ({
+    rooms: f.rooms,
+    members: f.members,
+    senders: f.senders,
+    window: f.window,
+    runs: modes.map((m, k) => combine(m.label, m.mode, m.rate, reps[k]?.[side] ?? [])),
   });
+  return { kabar: scenario("kabar"), baseline: scenario("baseline") };
 }
 
 /** Chatters at a fixed rate, quiet and beside one rate-limited user flooding junk; repeated. */

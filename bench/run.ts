@@ -123,10 +123,10 @@ export async function runBench(opts: BenchOptions): Promise<BenchOutput> {
     };
     log("connections: kabar and baseline in alternation, a fresh server per repeat");
     const conns = await connectionsPaired(setup, { kabar: startK, baseline: startB });
+    log("fan-out: kabar and baseline in alternation, a fresh server and client per repeat");
+    const fan = await fanoutPaired(setup, { kabar: startK, baseline: startB });
     const servers = { kabar: await start(startK()), baseline: await start(startB()) };
     log(`kabar pid ${servers.kabar.pid}, baseline pid ${servers.baseline.pid}`);
-    log("fan-out: kabar and baseline in alternation");
-    const fan = await fanoutPaired(setup, servers);
     log("churn: kabar and baseline in alternation");
     const churn = await churnPaired(setup, servers);
     await stopAll();

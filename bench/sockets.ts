@@ -1,12 +1,20 @@
 // Client-side WebSocket steps shared by the load scenarios: connect with a token, read the
 // welcome, create and join rooms. Every wait has a timeout.
 import type { Target } from "./commands.ts";
+import { RawSocket } from "./raw-ws.ts";
 
 /** Socket i: hosts[i % hosts], tokens[i % tokens] (so with as many rooms as users, one user per room). */
 export function wsUrl(target: Target, i: number): string {
   const host = target.hosts[i % target.hosts.length];
   const token = target.tokens[i % target.tokens.length];
   return `ws://${host}:${target.port}/api/v1/ws?token=${token}`;
+}
+
+/** Socket i's destination address and path (as `wsUrl`), for the raw client. */
+function wsTarget(target: Target, i: number): { host: string; path: string } {
+  const host = target.hosts[i % target.hosts.length] ?? "127.0.0.1";
+  const token = target.tokens[i % target.tokens.length];
+  return { host, path: `/api/v1/ws?token=${token}` };
 }
 
 /** The `type` of a server JSON frame, without parsing the whole frame. */
@@ -67,6 +75,60 @@ export function openJoined(
       resolve(ws);
     }
   });
+}
+
+/**
+ * `openJoined` with the raw client (bench/raw-ws.ts): socket i of `target`, welcome, then
+ * `join_room` and `room_joined`. The group sockets of the fan-out scenarios use this client.
+ */
+export async function openJoinedRaw(
+  target: Target,
+  i: number,
+  room: string,
+  timeoutMs: number,
+): Promise<RawSocket> {
+  const { host, path } = wsTarget(target, i);
+  const deadline = performance.now() + timeoutMs;
+  const ws = await RawSocket.connect(host, target.port, path, timeoutMs);
+  return new Promise((resolve, reject) => {
+    let stage: "welcome" | "join" | "done" = "welcome";
+    const finish = (why: string | null) => {
+      if (stage === "done") return;
+      stage = "done";
+      clearTimeout(timer);
+      ws.onmessage = null;
+      ws.onclose = null;
+      if (why === null) return resolve(ws);
+      ws.close();
+      reject(new Error(why));
+    };
+    const timer = setTimeout(
+      () => finish(`timeout waiting for ${stage}`),
+      Math.max(1, deadline - performance.now()),
+    );
+    ws.onclose = () => finish(`closed while waiting for ${stage}`);
+    ws.onmessage = (buf, start, end) => {
+      const frame = buf.toString("utf8", start, end);
+      const type = frameType(frame);
+      if (stage === "welcome") {
+        if (type !== "welcome") return finish(`expected welcome, got ${short(frame)}`);
+        stage = "join";
+        ws.send(JSON.stringify({ type: "join_room", room_name: room }));
+      } else if (type === "room_joined") finish(null);
+      else if (type === "error") finish(`join ${room}: ${short(frame)}`);
+    };
+  });
+}
+
+/** Closes raw sockets (a close frame, then the TCP connection ends); returns how many. */
+export function closeAllRaw(sockets: RawSocket[]): number {
+  let closed = 0;
+  for (const ws of sockets) {
+    ws.onclose = null;
+    if (!ws.closed) ws.close();
+    closed++;
+  }
+  return closed;
 }
 
 /** Creates rooms through one socket; `room_exists` counts as done. */

@@ -1,8 +1,8 @@
 // The WebSocket endpoint (upgrade + auth) and its REST companions: health, stats, broadcast.
 import type { Server } from "bun";
 import { Elysia } from "elysia";
-import { bearer } from "../auth.ts";
-import { normalizeContent } from "../protocol.ts";
+import { type AuthResult, bearer } from "../auth.ts";
+import { type Format, normalizeContent } from "../protocol.ts";
 import type { Conn } from "../ws/connection.ts";
 import { roomSummary } from "../ws/hub.ts";
 import { currentUser, type Deps, superuser } from "./context.ts";
@@ -17,29 +17,39 @@ import { BroadcastBody } from "./schemas.ts";
  */
 export function wsUpgrade(deps: Deps) {
   const { hub, tokens, log } = deps;
-  return async (request: Request, server: Server<Conn>): Promise<Response | undefined> => {
-    const url = request.url;
-    const q = url.indexOf("?");
-    const params = new URLSearchParams(q < 0 ? "" : url.slice(q + 1));
-    let data: Conn;
-    let cause: string | undefined;
-    const format = params.get("format") ?? "json";
-    if (format !== "json" && format !== "text") data = hub.refuse("Unsupported format");
-    else {
-      const token = params.get("token") ?? bearer(request.headers.get("authorization"));
-      const auth = await tokens.authenticate(token);
-      if (auth.ok) data = hub.accept(auth.user.id, format, auth.exp);
-      else {
-        cause = auth.cause;
-        data = hub.refuse("Authentication failed");
-      }
-    }
+  /** Upgrades with `data`; `cause` (an auth failure) is logged, never the token. */
+  const finish = (
+    request: Request,
+    server: Server<Conn>,
+    data: Conn,
+    cause: string | undefined,
+  ): Response | undefined => {
     // Bun checks the upgrade headers itself; a plain request is answered here, and not logged.
     if (!server.upgrade(request, { data }))
       return detail(426, "Expected a WebSocket upgrade", { upgrade: "websocket" });
     if (cause !== undefined)
       log.warn("ws auth failed", { cause, ip: server.requestIP(request)?.address ?? "unknown" });
     return undefined;
+  };
+  const accept = (request: Request, server: Server<Conn>, auth: AuthResult, format: Format) =>
+    auth.ok
+      ? finish(request, server, hub.accept(auth.user.id, format, auth.exp), undefined)
+      : finish(request, server, hub.refuse("Authentication failed"), auth.cause);
+  // Not an async function: with the user in the store's memory the whole upgrade runs in one go.
+  return (
+    request: Request,
+    server: Server<Conn>,
+  ): Response | undefined | Promise<Response | undefined> => {
+    const url = request.url;
+    const q = url.indexOf("?");
+    const params = new URLSearchParams(q < 0 ? "" : url.slice(q + 1));
+    const format = params.get("format") ?? "json";
+    if (format !== "json" && format !== "text")
+      return finish(request, server, hub.refuse("Unsupported format"), undefined);
+    const token = params.get("token") ?? bearer(request.headers.get("authorization"));
+    const auth = tokens.authenticate(token);
+    if (auth instanceof Promise) return auth.then((a) => accept(request, server, a, format));
+    return accept(request, server, auth, format);
   };
 }
 

@@ -103,6 +103,10 @@ export class SqliteUserStore implements UserStore {
     })();
   }
 
+  getCached(id: string): UserRecord | undefined {
+    return this.cache.get(id);
+  }
+
   async getById(id: string): Promise<UserRecord | undefined> {
     const cached = this.cache.get(id);
     if (cached !== undefined) return cached;

@@ -38,6 +38,11 @@ export class EmailTakenError extends Error {
 
 export interface UserStore {
   getById(id: string): Promise<UserRecord | undefined>;
+  /**
+   * The user, when the store can answer from memory right now with what `getById` would
+   * return; undefined means "ask getById". Lets a WebSocket upgrade skip an async hop.
+   */
+  getCached(id: string): UserRecord | undefined;
   getByEmail(email: string): Promise<UserRecord | undefined>;
   list(skip: number, limit: number): Promise<{ data: User[]; count: number }>;
   /** Throws EmailTakenError when the email exists. */

@@ -1,5 +1,5 @@
 // The node's live state and its fan-out: which sockets each user has (with the user's shared
-// rate-limit bucket), which local sockets sit in each room, token expiry, and publishing to
+// rate-limit bucket; direct messages go to these sockets), which local sockets sit in each room, token expiry, and publishing to
 // Bun topics. Shared state (rooms) lives in the RoomRegistry behind its interface.
 import type { Server } from "bun";
 import type { Config } from "../config.ts";
@@ -21,7 +21,7 @@ import type { RoomInfo, RoomRegistry } from "../rooms/registry.ts";
 import type { UserStore } from "../users/store.ts";
 import { Conn, type Socket } from "./connection.ts";
 import type { Handlers } from "./handler.ts";
-import { allTopic, roomTopic, userTopic } from "./topics.ts";
+import { allTopic, roomTopic } from "./topics.ts";
 
 export interface UserSlot {
   bucket: TokenBucket;
@@ -109,7 +109,6 @@ export class Hub {
     conn.ws = ws;
     conn.slot = slot;
     slot.conns.add(conn);
-    ws.subscribe(userTopic(conn.format, conn.userId));
     ws.subscribe(allTopic(conn.format));
     let expiring = this.expiries.get(conn.exp);
     if (expiring === undefined) {
@@ -266,8 +265,10 @@ export class Hub {
       content,
       sent_at: new Date().toISOString(),
     });
-    this.server?.publish(userTopic("json", to), m.json);
-    this.server?.publish(userTopic("text", to), m.recipient);
+    // A user's few sockets on this node are in its slot: no topic per user to keep.
+    const slot = this.slots.get(to);
+    if (slot !== undefined)
+      for (const conn of slot.conns) conn.ws?.send(conn.format === "json" ? m.json : m.recipient);
     from.ws?.send(from.format === "json" ? m.json : m.sender);
   }
 

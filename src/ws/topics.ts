@@ -1,9 +1,9 @@
-// Bun topic names. A topic per room per format, per user per format, and one per format for
-// broadcasts: every frame is serialised once per format and fanned out by Bun, not by JS loops.
+// Bun topic names: one per room per format and one per format for broadcasts, so every frame is
+// serialised once per format and fanned out by Bun, not by JS loops. (Direct messages need no
+// topic: the hub lists each user's own sockets.)
 import type { Format } from "../protocol.ts";
 
 const F: Record<Format, string> = { json: "j", text: "t" };
 
 export const roomTopic = (format: Format, room: string) => `r:${F[format]}:${room}`;
-export const userTopic = (format: Format, userId: string) => `u:${F[format]}:${userId}`;
 export const allTopic = (format: Format) => `a:${F[format]}`;

@@ -1,6 +1,6 @@
 // The UserStore contract: SQLite now, PostgreSQL with the cluster work; one suite for both.
 import { afterEach, describe, expect, test } from "bun:test";
-import { EmailTakenError, type UserStore } from "../../src/users/store.ts";
+import { EmailTakenError, type UserRecord, type UserStore } from "../../src/users/store.ts";
 
 export function userStoreContract(name: string, factory: () => Promise<UserStore>): void {
   describe(`UserStore contract: ${name}`, () => {
@@ -63,6 +63,26 @@ export function userStoreContract(name: string, factory: () => Promise<UserStore
       expect(page.count).toBe(5);
       expect(page.data.map((u) => u.email)).toEqual(["p1@example.com", "p2@example.com"]);
       expect(page.data[0]).not.toHaveProperty("hashed_password");
+    });
+
+    test("getCached answers undefined or what getById answers, never a stale user", async () => {
+      const s = await make();
+      const u = await s.create({ email: "k@example.com", hashed_password: "h" });
+      const agrees = async (id: string) => {
+        const cached = s.getCached(id);
+        if (cached !== undefined)
+          expect<UserRecord | undefined>(cached).toEqual(await s.getById(id));
+      };
+      await agrees(u.id);
+      expect(await s.getById(u.id)).toEqual(u);
+      await agrees(u.id);
+      await s.update(u.id, { is_active: false });
+      await agrees(u.id);
+      expect((await s.getById(u.id))?.is_active).toBe(false);
+      await agrees(u.id);
+      await s.delete(u.id);
+      expect(s.getCached(u.id)).toBeUndefined();
+      expect(s.getCached("00000000-0000-4000-8000-000000000000")).toBeUndefined();
     });
 
     test("delete removes; a second delete is false", async () => {
