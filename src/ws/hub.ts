@@ -1,6 +1,7 @@
 // The node's live state and its fan-out: which sockets each user has (with the user's shared
-// rate-limit bucket; direct messages go to these sockets), which local sockets sit in each room, token expiry, and publishing to
-// Bun topics. Shared state (rooms) lives in the RoomRegistry behind its interface.
+// rate-limit bucket; direct messages go to these sockets), which local sockets sit in each room,
+// token expiry, and publishing to Bun topics. Shared state (rooms) lives in the RoomRegistry
+// behind its interface.
 import type { Server } from "bun";
 import type { Config } from "../config.ts";
 import { errorText, type Logger } from "../log.ts";
@@ -48,8 +49,8 @@ export class Hub {
   private nextId = 1;
   private readonly slots = new Map<string, UserSlot>();
   private readonly roomMembers = new Map<string, Set<Conn>>();
-  /** Token expiry second → sockets whose token expires then. */
-  private readonly expiries = new Map<number, Set<Conn>>();
+  /** Earliest token expiry (seconds) among live sockets, or later: nothing expires before it. */
+  private nextExpiry = Number.POSITIVE_INFINITY;
   private timer: ReturnType<typeof setInterval> | null = null;
   private lastSweep = 0;
   private lastEvict = 0;
@@ -110,12 +111,7 @@ export class Hub {
     conn.slot = slot;
     slot.conns.add(conn);
     ws.subscribe(allTopic(conn.format));
-    let expiring = this.expiries.get(conn.exp);
-    if (expiring === undefined) {
-      expiring = new Set();
-      this.expiries.set(conn.exp, expiring);
-    }
-    expiring.add(conn);
+    if (conn.exp < this.nextExpiry) this.nextExpiry = conn.exp;
     this.connections++;
     this.log.info("connect", {
       user: conn.userId,
@@ -138,11 +134,6 @@ export class Hub {
     conn.pending = null;
     conn.busy = false;
     slot.conns.delete(conn);
-    const expiring = this.expiries.get(conn.exp);
-    if (expiring) {
-      expiring.delete(conn);
-      if (expiring.size === 0) this.expiries.delete(conn.exp);
-    }
     this.connections--;
     this.log.info("disconnect", {
       user: conn.userId,
@@ -283,15 +274,7 @@ export class Hub {
 
   /** Token expiry, empty-room removal, idle rate-limit buckets. Cheap when there is nothing to do. */
   maintain(now: number): void {
-    const second = Math.floor(now / 1000);
-    for (const [exp, conns] of this.expiries) {
-      if (exp > second) continue;
-      for (const conn of [...conns]) {
-        this.log.info("token expired", { user: conn.userId, conn: conn.id });
-        conn.ws?.close(CLOSE.policy, "Token expired");
-      }
-      this.expiries.delete(exp);
-    }
+    if (now / 1000 >= this.nextExpiry) this.expireTokens(now / 1000);
     const ttlMs = this.config.roomEmptyTtlSeconds * 1000;
     if (now - this.lastSweep >= Math.min(ttlMs / 4, 1000)) {
       this.lastSweep = now;
@@ -307,6 +290,25 @@ export class Hub {
       for (const [userId, slot] of this.slots)
         if (slot.conns.size === 0 && slot.bucket.isFull(now)) this.slots.delete(userId);
     }
+  }
+
+  /**
+   * Closes the sockets whose token has expired. One pass over the live sockets, run only when the
+   * earliest expiry is due (tokens live for days), instead of an expiry index kept per socket.
+   */
+  private expireTokens(nowSeconds: number): void {
+    let next = Number.POSITIVE_INFINITY;
+    for (const slot of this.slots.values()) {
+      for (const conn of [...slot.conns]) {
+        if (conn.exp > nowSeconds) {
+          if (conn.exp < next) next = conn.exp;
+          continue;
+        }
+        this.log.info("token expired", { user: conn.userId, conn: conn.id });
+        conn.ws?.close(CLOSE.policy, "Token expired");
+      }
+    }
+    this.nextExpiry = next;
   }
 
   /** Number of per-user slots kept (live users plus users with a partly used bucket). */
