@@ -1,10 +1,19 @@
 // The SVG chart of one run, written by hand (no dependencies): fan-out latency percentiles at the
-// fixed rates (log scale, p99 targets dashed) and throughput/cost bars, Kabar next to the baseline.
+// fixed rates (log scale; p99 targets dashed, read from bench/targets.ts) and throughput/cost
+// bars, Kabar next to the baseline, with each bar's target from bench/targets.ts where it has one.
 
 import type { FanoutRun } from "./paired.ts";
 import { fmt } from "./report.ts";
 import type { BenchResult, ServerResults } from "./result.ts";
-import { ratio, totalLost } from "./targets.ts";
+import {
+  clientBoundNote,
+  defaultsRun,
+  p99Target,
+  ratio,
+  sharedRun,
+  TARGETS,
+  totalLost,
+} from "./targets.ts";
 
 const KABAR = "#2563eb";
 const BASE = "#a3a3a3";
@@ -42,15 +51,24 @@ const P = [
 /** Left panel: latency percentiles per fixed rate, log scale. */
 function latencyPanel(r: BenchResult, x0: number, y0: number, w: number, h: number): string[] {
   const out: string[] = [];
-  const runs = r.kabar.fanout.runs
-    .map((k, i) => ({ k, b: r.baseline.fanout.runs[i] }))
-    .filter((p): p is { k: FanoutRun; b: FanoutRun } => p.k.mode === "rate" && p.b !== undefined);
-  const f = r.kabar.fanout;
+  const shared = (r.kabar.fanout?.runs ?? [])
+    .filter((k) => k.mode === "rate" && k.load === "shared users")
+    .map((k) => ({ k, b: sharedRun(r.baseline, "rate", k.targetDeliveriesPerSec), name: k.label }));
+  const dk = defaultsRun(r.kabarDefaults);
+  const runs = [
+    ...shared,
+    ...(dk
+      ? [{ k: dk, b: defaultsRun(r.baseline), name: `${dk.label.split(",")[0]}, defaults` }]
+      : []),
+  ].filter((p): p is { k: FanoutRun; b: FanoutRun; name: string } => p.b !== undefined);
+  const f = r.kabar.fanout ?? r.baseline.fanout;
+  const shape = TARGETS.fanoutShape;
+  const targetsApply = f !== undefined && f.rooms === shape.rooms && f.members === shape.members;
   out.push(
     text(
       x0,
       y0 - 14,
-      `Fan-out latency, ms (log scale) — ${f.rooms} rooms × ${f.members} members`,
+      `Fan-out latency, ms (log scale) — ${f?.rooms ?? "?"} rooms × ${f?.members ?? "?"} members`,
       `font-size="15" font-weight="600" fill="${INK}"`,
     ),
   );
@@ -79,7 +97,7 @@ function latencyPanel(r: BenchResult, x0: number, y0: number, w: number, h: numb
   const groups = runs.length * P.length;
   const slot = (w - 50) / Math.max(1, groups);
   const bw = Math.min(26, slot * 0.36);
-  runs.forEach(({ k, b }, ri) => {
+  runs.forEach(({ k, b, name: runName }, ri) => {
     P.forEach(([name, get], pi) => {
       const gx = x0 + 50 + (ri * P.length + pi) * slot;
       const cx = gx + slot / 2;
@@ -97,23 +115,20 @@ function latencyPanel(r: BenchResult, x0: number, y0: number, w: number, h: numb
       out.push(
         text(cx, plotBottom + 16, name, `font-size="12" fill="${INK}" text-anchor="middle"`),
       );
-      if (name === "p99") {
-        const limit =
-          k.targetDeliveriesPerSec === 20_000 ? 2 : k.targetDeliveriesPerSec === 50_000 ? 3 : null;
-        if (limit !== null && f.rooms === 10 && f.members === 100) {
-          out.push(
-            line(
-              gx + 2,
-              y(limit),
-              gx + slot - 2,
-              y(limit),
-              `stroke="#dc2626" stroke-width="1.5" stroke-dasharray="4 3"`,
-            ),
-          );
-          out.push(
-            text(gx + slot / 2, y(limit) + 12, `target ≤ ${limit}`, `${TARGET} ${MID} ${HALO}`),
-          );
-        }
+      const limit = p99Target(k.targetDeliveriesPerSec);
+      if (name === "p99" && limit !== null && targetsApply && k.load === "shared users") {
+        out.push(
+          line(
+            gx + 2,
+            y(limit),
+            gx + slot - 2,
+            y(limit),
+            `stroke="#dc2626" stroke-width="1.5" stroke-dasharray="4 3"`,
+          ),
+        );
+        out.push(
+          text(gx + slot / 2, y(limit) + 12, `target ≤ ${limit}`, `${TARGET} ${MID} ${HALO}`),
+        );
       }
     });
     const left = x0 + 50 + ri * P.length * slot;
@@ -131,7 +146,7 @@ function latencyPanel(r: BenchResult, x0: number, y0: number, w: number, h: numb
       text(
         left + (P.length * slot) / 2,
         plotBottom + 39,
-        `at ${k.label}`,
+        `at ${runName}`,
         `font-size="12" font-weight="600" fill="${INK}" text-anchor="middle"`,
       ),
     );
@@ -150,49 +165,65 @@ function latencyPanel(r: BenchResult, x0: number, y0: number, w: number, h: numb
 interface Bar {
   label: string;
   note: string;
-  get: (x: ServerResults) => number;
+  get: (x: ServerResults) => number | undefined;
   unit: string;
+  /** The target, as text next to the ratio (from bench/targets.ts), or "". */
+  target: string;
+  /** The Kabar side, when it is not `r.kabar`. */
+  kabar?: (r: BenchResult) => ServerResults;
 }
 
 /** Right panel: paired horizontal bars, each pair scaled to its larger value. */
 function throughputPanel(r: BenchResult, x0: number, y0: number, w: number): string[] {
-  const closed = (x: ServerResults) => x.fanout.runs.find((run) => run.mode === "closed");
+  const cores = [r.kabar, r.baseline].flatMap((x) =>
+    (x.connections?.repeats ?? []).map((y) => y.serverCores),
+  );
+  const bound = clientBoundNote(cores) ? "client-bound (server core not saturated)" : "";
   const bars: Bar[] = [
     {
       label: "Deliveries per server-CPU-second",
       note: "fan-out, closed loop · higher is better",
-      get: (x) => closed(x)?.deliveriesPerCpuSec ?? 0,
+      get: (x) => sharedRun(x, "closed")?.deliveriesPerCpuSec,
       unit: "",
+      target: `target ≥ ${TARGETS.deliveriesPerCpuSecRatio}×`,
     },
     {
-      label: "Delivered messages / s",
-      note: "closed loop, client-bound · higher is better",
-      get: (x) => closed(x)?.deliveriesPerSec ?? 0,
+      label: "Connections opened / s, one socket per user",
+      note: bound
+        ? `higher is better · ${bound}`
+        : "connect + auth + welcome + join · higher is better",
+      get: (x) => x.connections?.connPerSec,
       unit: "",
+      target: `target ≥ ${TARGETS.connPerSecRatio}×`,
     },
     {
-      label: "Connections opened / s",
-      note: "connect + auth + welcome + join · higher is better",
-      get: (x) => x.connections.connPerSec,
-      unit: "",
+      label: "Server CPU per connection, one socket per user",
+      note: "lower is better",
+      get: (x) => x.connections?.cpuPerConnUs,
+      unit: " µs",
+      target: `target ≤ ${TARGETS.cpuPerConnUs} µs`,
+    },
+    {
+      label: "Server RSS per connection, one socket per user",
+      note: "lower is better",
+      get: (x) => x.connections?.rssPerConnKiB,
+      unit: " KiB",
+      target: `target ≤ ${TARGETS.rssPerConnKiB} KiB`,
+    },
+    {
+      label: "Server CPU per connection, Kabar on default settings",
+      note: "log info, bot on, default limits · lower is better",
+      get: (x) => x.connections?.cpuPerConnUs,
+      unit: " µs",
+      target: "",
+      kabar: (res) => res.kabarDefaults,
     },
     {
       label: "Churn operations / s",
       note: "connect … disconnect · higher is better",
-      get: (x) => x.churn.opsPerSec,
+      get: (x) => x.churn?.opsPerSec,
       unit: "",
-    },
-    {
-      label: "Server CPU per connection",
-      note: "lower is better",
-      get: (x) => x.connections.cpuPerConnUs,
-      unit: " µs",
-    },
-    {
-      label: "Server RSS per connection",
-      note: "lower is better",
-      get: (x) => x.connections.rssPerConnKiB,
-      unit: " KiB",
+      target: "",
     },
   ];
   const out = [
@@ -202,9 +233,11 @@ function throughputPanel(r: BenchResult, x0: number, y0: number, w: number): str
   const barMax = w - 130;
   bars.forEach((bar, i) => {
     const top = y0 + 8 + i * 74;
-    const k = bar.get(r.kabar);
+    const k = bar.get(bar.kabar ? bar.kabar(r) : r.kabar);
     const b = bar.get(r.baseline);
-    const scale = Math.max(k, b, 1e-9);
+    const kv = k !== undefined && Number.isFinite(k) ? k : 0;
+    const bv = b !== undefined && Number.isFinite(b) ? b : 0;
+    const scale = Math.max(kv, bv, 1e-9);
     out.push(text(x0, top, bar.label, `font-size="12.5" font-weight="600" fill="${INK}"`));
     out.push(text(x0, top + 13, bar.note, `font-size="10" fill="${MUTED}"`));
     for (const [j, v, fill] of [
@@ -212,25 +245,29 @@ function throughputPanel(r: BenchResult, x0: number, y0: number, w: number): str
       [1, b, BASE],
     ] as const) {
       const by = top + 20 + j * 20;
-      const bw = (v / scale) * barMax;
+      const bw = v === undefined ? 0 : (v / scale) * barMax;
       out.push(rect(x0, by, bw, 16, fill));
-      out.push(text(x0 + bw + 5, by + 12, `${fmt(v)}${bar.unit}`, `font-size="11" fill="${INK}"`));
+      const label = v === undefined ? "missing" : `${fmt(v)}${bar.unit}`;
+      out.push(text(x0 + bw + 5, by + 12, label, `font-size="11" fill="${INK}"`));
     }
     out.push(
       text(
         x0 + w,
         top + 33,
-        `${ratio(k, b)}×`,
+        k === undefined || b === undefined ? "–" : `${ratio(k, b)}×`,
         `font-size="14" font-weight="600" fill="${INK}" text-anchor="end"`,
       ),
     );
+    if (bar.target) out.push(text(x0 + w, top + 48, bar.target, `${TARGET} text-anchor="end"`));
   });
   return out;
 }
 
 /** How much the hypervisor took during the fixed-rate runs: the latency bars include it. */
 function stealNote(r: BenchResult): string {
-  const runs = [...r.kabar.fanout.runs, ...r.baseline.fanout.runs].filter((x) => x.mode === "rate");
+  const runs = [...(r.kabar.fanout?.runs ?? []), ...(r.baseline.fanout?.runs ?? [])].filter(
+    (x) => x.mode === "rate",
+  );
   const ms = runs.reduce((a, x) => a + x.windowMs, 0);
   const steal = runs.reduce((a, x) => a + x.stealSec, 0);
   const st = r.settings;
@@ -238,7 +275,7 @@ function stealNote(r: BenchResult): string {
   const reps = counts.every((c) => c === counts[0])
     ? `${counts[0]} alternating repeat${counts[0] === 1 ? "" : "s"}`
     : `alternating repeats (fan-out ${counts[0]}, connections ${counts[1]}, churn ${counts[2]})`;
-  return `Bars: median of ${reps} per server. Latency is measured by the client and includes hypervisor steal (${ms ? ((steal * 1000) / ms).toFixed(2) : "0"} of ${r.machine.cores} cores on average during the fixed-rate runs).`;
+  return `Bars: median of ${reps} per server (max: of all repeats). Latency includes hypervisor steal (${ms ? ((steal * 1000) / ms).toFixed(2) : "0"} of ${r.machine.cores} cores on average in the fixed-rate runs).`;
 }
 
 export function svg(r: BenchResult): string {
@@ -262,7 +299,7 @@ export function svg(r: BenchResult): string {
     text(
       24,
       H - 16,
-      `Messages lost: Kabar ${totalLost(r.kabar)}, baseline ${totalLost(r.baseline)}.  Noisy neighbour: others' p99 ${fmt(r.kabar.noisy.quiet.latency.p99Ms)} → ${fmt(r.kabar.noisy.noisy.latency.p99Ms)} ms (${r.kabar.noisy.p99Ratio}×; baseline ${r.baseline.noisy.p99Ratio}×).  Right column: Kabar ÷ baseline.`,
+      `Lost: Kabar ${totalLost(r.kabar) + totalLost(r.kabarDefaults)}, baseline ${totalLost(r.baseline)}.  Noisy neighbour: others' p99 ${fmt(r.kabar.noisy?.quiet.latency.p99Ms ?? Number.NaN)} → ${fmt(r.kabar.noisy?.noisy.latency.p99Ms ?? Number.NaN)} ms (${r.kabar.noisy?.p99Ratio ?? "–"}×; baseline ${r.baseline.noisy?.p99Ratio ?? "–"}×).  Targets met: ${r.targets.filter((t) => t.met === true).length} of ${r.targets.filter((t) => t.met !== null).length}.`,
       `font-size="11.5" fill="${INK}"`,
     ),
     "</svg>",

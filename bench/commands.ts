@@ -46,6 +46,8 @@ export interface FanoutCmd {
   maxMessages: number;
   /** Server process to read CPU time from at the window's edges. */
   serverPid: number;
+  /** Appended to every message's content ("" for none); " halo" makes Kabar's bot answer. */
+  suffix: string;
 }
 export interface FanoutResult {
   sent: number;
@@ -67,7 +69,11 @@ export interface FanoutResult {
   stealSec: number;
   latency: Latency;
   unexpectedCloses: number;
+  /** Error frames received (any code), and of those the `rate_limited` ones (refused frames). */
   errorFrames: number;
+  rateLimited: number;
+  /** Bot answers received (Kabar with BOT_ENABLED). */
+  botFrames: number;
 }
 
 export interface PulseCmd {

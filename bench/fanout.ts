@@ -15,6 +15,8 @@ export interface Group {
 }
 
 const ERROR_TYPE = Buffer.from('"type":"error"');
+const RATE_LIMITED = Buffer.from('"code":"rate_limited"');
+const BOT_TYPE = Buffer.from('"type":"bot"');
 const BAR = 0x7c; // |
 const DOT = 0x2e; // .
 const ZERO = 0x30;
@@ -55,9 +57,14 @@ class Tracker {
   received = 0;
   expected = 0;
   errorFrames = 0;
+  rateLimited = 0;
+  botFrames = 0;
   onEcho: ((sender: number) => void) | null = null;
 
-  constructor(readonly group: Group) {
+  constructor(
+    readonly group: Group,
+    private readonly suffix = "",
+  ) {
     this.got = new Uint32Array(group.sockets.length);
     this.members = group.rooms.map(() => 0);
     this.sentPerRoom = group.rooms.map(() => 0);
@@ -72,7 +79,14 @@ class Tracker {
     const k = buf.indexOf(this.needle, start);
     if (k < 0 || k + this.needle.length > end) {
       const e = buf.indexOf(ERROR_TYPE, start);
-      if (e >= 0 && e + ERROR_TYPE.length <= end) this.errorFrames++;
+      if (e >= 0 && e + ERROR_TYPE.length <= end) {
+        this.errorFrames++;
+        const r = buf.indexOf(RATE_LIMITED, start);
+        if (r >= 0 && r + RATE_LIMITED.length <= end) this.rateLimited++;
+        return;
+      }
+      const b = buf.indexOf(BOT_TYPE, start);
+      if (b >= 0 && b + BOT_TYPE.length <= end) this.botFrames++;
       return;
     }
     const now = performance.now();
@@ -92,7 +106,7 @@ class Tracker {
     const room = this.group.roomOf[j] ?? 0;
     this.sentPerRoom[room] = (this.sentPerRoom[room] ?? 0) + 1;
     this.expected += this.members[room] ?? 0;
-    const content = `${this.marker}${j}|${performance.now().toFixed(3)}`;
+    const content = `${this.marker}${j}|${performance.now().toFixed(3)}${this.suffix}`;
     this.group.sockets[j]?.send(`{"type":"message","content":"${content}"}`);
   }
 
@@ -132,7 +146,7 @@ function pickSenders(group: Group, n: number): number[] {
 }
 
 export async function fanout(cmd: FanoutCmd, group: Group): Promise<FanoutResult> {
-  const tr = new Tracker(group);
+  const tr = new Tracker(group, cmd.suffix);
   const senders = pickSenders(group, cmd.senders);
   const closesBefore = group.unexpectedCloses;
   let sent = 0;
@@ -218,6 +232,8 @@ export async function fanout(cmd: FanoutCmd, group: Group): Promise<FanoutResult
     latency: tr.hist.summary(),
     unexpectedCloses: group.unexpectedCloses - closesBefore,
     errorFrames: tr.errorFrames,
+    rateLimited: tr.rateLimited,
+    botFrames: tr.botFrames,
   };
 }
 

@@ -1,4 +1,4 @@
-// Scenario sizes: `full` (bun run bench, a few minutes), `quick` (under 60 s) and `tiny`
+// Scenario sizes: `full` (bun run bench, about 6 minutes), `quick` (about 1–1½ minutes) and `tiny`
 // (the `bun test` smoke run: a few hundred messages). Times are in milliseconds.
 
 export interface FanoutRate {
@@ -10,9 +10,15 @@ export interface Profile {
   name: "full" | "quick" | "tiny";
   /** Destination addresses 127.0.0.1 … 127.0.0.N (one gives only ~28k ephemeral ports). */
   hosts: number;
-  /** Ordinary users (sockets are spread over them) plus one flooder. */
+  /**
+   * Users made through the REST API for the shared shapes (the connections scenario's shared
+   * shape, fan-out, churn, noisy neighbour: sockets are spread over them), plus one flooder.
+   * The one-socket-per-user shapes use `connections.n + connections.warmup` more users, written
+   * straight into Kabar's SQLite store (bench/users.ts).
+   */
   users: number;
   connections: {
+    /** Sockets per repeat, in both shapes (one socket per user; all on `users` users). */
     n: number;
     clients: number;
     roomSize: number;
@@ -60,6 +66,15 @@ export interface Profile {
    * `stableMs`.
    */
   settle: { minMs: number; stableMs: number };
+  /**
+   * The default-settings row: Kabar with its default environment (LOG_LEVEL info, bot on, rate
+   * limit 100 per 60 s per user, 20 sockets per user, 50 rooms per user) — connections in the
+   * one-socket-per-user shape, and fan-out in `fanout`'s rooms at `rate` deliveries/s from as
+   * many senders per room as keep each sender at or under `perSenderMsgPerSec`, so the default
+   * rate limit (1.67 frames/s per user, bucket of 100) never refuses a frame. The message
+   * content holds a vowel, so the bot answers every message, as it would a person's.
+   */
+  defaults: { rate: FanoutRate; perSenderMsgPerSec: number };
   /** Before each measured phase, wait up to this long for other processes to go quiet. */
   quietWaitMs: number;
 }
@@ -109,6 +124,7 @@ export const PROFILES: Record<Profile["name"], Profile> = {
       repeats: 3,
     },
     settle: { minMs: 800, stableMs: 300 },
+    defaults: { rate: { label: "20k/s", deliveriesPerSec: 20_000 }, perSenderMsgPerSec: 1 },
     quietWaitMs: 20_000,
   },
   quick: {
@@ -128,10 +144,10 @@ export const PROFILES: Record<Profile["name"], Profile> = {
       members: 100,
       senders: 2,
       window: 4,
-      closedMs: 1200,
+      closedMs: 1000,
       rates: RATES,
-      rateMs: 1200,
-      warmupMs: 250,
+      rateMs: 1000,
+      warmupMs: 200,
       maxMessages: 500_000,
       repeats: 2,
     },
@@ -150,6 +166,7 @@ export const PROFILES: Record<Profile["name"], Profile> = {
       repeats: 1,
     },
     settle: { minMs: 800, stableMs: 300 },
+    defaults: { rate: { label: "20k/s", deliveriesPerSec: 20_000 }, perSenderMsgPerSec: 1 },
     quietWaitMs: 500,
   },
   tiny: {
@@ -191,6 +208,7 @@ export const PROFILES: Record<Profile["name"], Profile> = {
       repeats: 1,
     },
     settle: { minMs: 0, stableMs: 100 },
+    defaults: { rate: { label: "200/s", deliveriesPerSec: 200 }, perSenderMsgPerSec: 1 },
     quietWaitMs: 0,
   },
 };

@@ -11,18 +11,61 @@ import { round } from "./stats.ts";
 export interface Setup {
   profile: Profile;
   hosts: string[];
+  /** The `profile.users` REST-made users' tokens (the shared shapes). */
   tokens: string[];
+  /**
+   * One token per user for the one-socket-per-user shapes: `perUser` for the measured sockets
+   * (connections.n of them), `warmUsers` for the warm-up sockets (other users).
+   */
+  perUser: string[];
+  warmUsers: string[];
   flooderToken: string;
   clientCore: number;
   progress: boolean;
   log: (msg: string) => void;
   /** Waits (bounded) until no other process is busy on the machine; called before each measurement. */
   quiet: (phase: string) => Promise<void>;
+  /** Records a phase (or one repeat of it) that threw: the run goes on, its figures are missing. */
+  fail: (phase: string, error: unknown) => void;
+}
+
+/**
+ * Who the sockets of one connections run are: `warm` tokens for the warm-up sockets and one
+ * token list per client process (socket i of client k uses perClient[k][i % length]).
+ */
+export interface ConnectionsLoad {
+  shape: "one socket per user" | "shared users";
+  warm: string[];
+  perClient: string[][];
+}
+
+/** How many of `n` sockets each of `clients` processes opens. */
+export const sharesOf = (n: number, clients: number): number[] =>
+  Array.from({ length: clients }, (_, k) => Math.floor(n / clients) + (k < n % clients ? 1 : 0));
+
+/** The one-socket-per-user load: the measured users split between the client processes. */
+export function perUserLoad(s: Setup): ConnectionsLoad {
+  const c = s.profile.connections;
+  let from = 0;
+  const perClient = sharesOf(c.n, c.clients).map((share) => {
+    from += share;
+    return s.perUser.slice(from - share, from);
+  });
+  return { shape: "one socket per user", warm: s.warmUsers, perClient };
+}
+
+/** Every socket on the `profile.users` REST-made users (so every upgrade finds a warm user). */
+export function sharedLoad(s: Setup): ConnectionsLoad {
+  const perClient = Array.from({ length: s.profile.connections.clients }, () => s.tokens);
+  return { shape: "shared users", warm: s.tokens, perClient };
 }
 
 /** One repeat of the connections scenario, on a server started for it. */
 export interface ConnectionsRun {
+  shape: ConnectionsLoad["shape"];
   n: number;
+  /** Distinct users the n sockets belong to. */
+  users: number;
   opened: number;
   failed: number;
   openSec: number;
@@ -34,6 +77,13 @@ export interface ConnectionsRun {
   rssAfterGc: boolean;
   cpuSec: number;
   cpuPerConnUs: number;
+  /**
+   * Share of one core the server used while the sockets opened (cpuSec ÷ openSec). Well under 1,
+   * the load clients set the pace: connections/s then measures them more than the server.
+   */
+  serverCores: number;
+  /** Lines the server logged from just before the sockets opened until they were closed (null: baseline). */
+  logLines: number | null;
   /** CPU of every process but the server and the clients while the sockets opened. */
   otherCpuSec: number;
   /** CPU time the hypervisor took from this VM's cores while the sockets opened. */
@@ -56,7 +106,10 @@ export interface ConnectionsResult extends ConnectionsRun {
 
 /** One churn repeat. */
 export interface ChurnRun extends ChurnResult {
+  cpuSec: number;
   cpuPerOpUs: number;
+  /** Share of one core the server used (cpuSec ÷ the repeat's time). */
+  serverCores: number;
   otherCpuSec: number;
   stealSec: number;
 }
@@ -150,23 +203,41 @@ export async function withAgents<T>(
   }
 }
 
+/** The server's log line count once it has stopped growing (bounded: 2 s). */
+async function settledLogLines(srv: ServerProc): Promise<number | null> {
+  let last = srv.logLines();
+  if (last === null) return null;
+  for (let i = 0; i < 20; i++) {
+    await Bun.sleep(100);
+    const now = srv.logLines() ?? 0;
+    if (now === last) break;
+    last = now;
+  }
+  return last;
+}
+
 /**
  * N authenticated sockets, each joined to a room: open time, memory and CPU per socket, pulse.
  * RSS per socket is the growth from a reading taken with no bench sockets open (after a warm-up
- * whose sockets are closed again), so run it on a server that holds no other sockets.
+ * whose sockets are closed again), so run it on a server that holds no other sockets. `load`
+ * says whose sockets they are: one user each, or all on a few users.
  */
-export function connections(s: Setup, srv: ServerProc): Promise<ConnectionsRun> {
+export function connections(
+  s: Setup,
+  srv: ServerProc,
+  load: ConnectionsLoad,
+): Promise<ConnectionsRun> {
   const c = s.profile.connections;
   return withAgents(s, c.clients, async (agents) => {
     const first = agents[0] as Agent;
-    const t = target(s, srv);
+    const warm = target(s, srv, load.warm);
     const warmRooms = names("warm", Math.max(1, Math.ceil(c.warmup / c.roomSize)));
-    await first.call({ op: "rooms", target: t, rooms: warmRooms, timeoutMs: 10_000 }, 20_000);
+    await first.call({ op: "rooms", target: warm, rooms: warmRooms, timeoutMs: 10_000 }, 20_000);
     await first.call(
       {
         op: "open",
         group: "warm",
-        target: t,
+        target: warm,
         count: c.warmup,
         concurrency: c.concurrency,
         rooms: warmRooms,
@@ -177,18 +248,21 @@ export function connections(s: Setup, srv: ServerProc): Promise<ConnectionsRun> 
     );
     await first.call({ op: "pulse", group: "warm", timeoutMs: 5000 }, 10_000);
     await first.call({ op: "close", group: "warm", timeoutMs: 5000 }, 10_000);
-    const shares = agents.map(
-      (_, k) => Math.floor(c.n / c.clients) + (k < c.n % c.clients ? 1 : 0),
-    );
+    const shares = sharesOf(c.n, agents.length);
+    const targets = agents.map((_, k) => target(s, srv, load.perClient[k] ?? []));
     const rooms = shares.map((share, k) =>
       names(`c${k}`, Math.max(1, Math.ceil(share / c.roomSize))),
     );
     await Promise.all(
       agents.map((a, k) =>
-        a.call({ op: "rooms", target: t, rooms: rooms[k] ?? [], timeoutMs: 10_000 }, 20_000),
+        a.call(
+          { op: "rooms", target: targets[k] as Target, rooms: rooms[k] ?? [], timeoutMs: 10_000 },
+          20_000,
+        ),
       ),
     );
     const rss0 = await settledRss(srv, s.profile.settle, () => s.quiet(`connections ${srv.name}`));
+    const lines0 = await settledLogLines(srv);
     const cpu0 = cpuSeconds(srv.pid);
     const snap0 = cpuSnapshot(srv, agents);
     const t0 = performance.now();
@@ -198,7 +272,7 @@ export function connections(s: Setup, srv: ServerProc): Promise<ConnectionsRun> 
           {
             op: "open",
             group: "c",
-            target: t,
+            target: targets[k] as Target,
             count: shares[k] ?? 0,
             concurrency: c.concurrency,
             rooms: rooms[k] ?? [],
@@ -219,10 +293,19 @@ export function connections(s: Setup, srv: ServerProc): Promise<ConnectionsRun> 
     await Promise.all(
       agents.map((a) => a.call({ op: "close", group: "c", timeoutMs: 10_000 }, 20_000)),
     );
+    const lines1 = await settledLogLines(srv);
     const opened = opens.reduce((a, o) => a + o.opened, 0);
     const sum = (f: (p: PulseResult) => number) => pulses.reduce((a, p) => a + f(p), 0);
+    const users = new Set(
+      shares.flatMap((share, k) => {
+        const list = load.perClient[k] ?? [];
+        return list.slice(0, Math.min(share, list.length));
+      }),
+    ).size;
     return {
+      shape: load.shape,
       n: c.n,
+      users,
       opened,
       failed: opens.reduce((a, o) => a + o.failed, 0),
       openSec: round(openMs / 1000, 3),
@@ -233,6 +316,8 @@ export function connections(s: Setup, srv: ServerProc): Promise<ConnectionsRun> 
       rssAfterGc: rss0.gc && rss1.gc,
       cpuSec: round(cpu1 - cpu0, 2),
       cpuPerConnUs: round(((cpu1 - cpu0) * 1e6) / Math.max(1, opened), 1),
+      serverCores: round((cpu1 - cpu0) / Math.max(1e-3, openMs / 1000), 2),
+      logLines: lines0 === null || lines1 === null ? null : lines1 - lines0,
       otherCpuSec: otherCpu(snap0, snap1),
       stealSec: steal(snap0, snap1),
       pulse: {
@@ -271,6 +356,8 @@ export async function churnOnce(s: Setup, agent: Agent, srv: ServerProc): Promis
     ...r,
     otherCpuSec: otherCpu(snap0, snap1),
     stealSec: steal(snap0, snap1),
+    cpuSec: round(cpu1 - cpu0, 2),
     cpuPerOpUs: round(((cpu1 - cpu0) * 1e6) / Math.max(1, r.ops), 1),
+    serverCores: round((cpu1 - cpu0) / Math.max(1e-3, r.ms / 1000), 2),
   };
 }

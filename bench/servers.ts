@@ -19,6 +19,8 @@ export interface ServerProc {
   port: number;
   /** Runs a full garbage collection in the server (bench/gc-hook.ts); false if unanswered. */
   gc(): Promise<boolean>;
+  /** Lines the server has written to its log so far (Kabar's JSON lines); null for the baseline. */
+  logLines(): number | null;
   stop(): Promise<void>;
 }
 
@@ -62,6 +64,18 @@ function freePort(): number {
   return port;
 }
 
+/** Newlines in `file` (0 when it is missing). */
+function countLines(file: string): number {
+  try {
+    const bytes = readFileSync(file);
+    let n = 0;
+    for (let i = bytes.indexOf(10); i >= 0; i = bytes.indexOf(10, i + 1)) n++;
+    return n;
+  } catch {
+    return 0;
+  }
+}
+
 function stopper(proc: Subprocess, after?: () => void): () => Promise<void> {
   return async () => {
     proc.kill("SIGTERM");
@@ -97,7 +111,7 @@ function profiling(): string[] {
   return dir ? ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${dir}`] : [];
 }
 
-/** Starts `bun src/main.ts` with `env` on a free port; its output goes to `logFile`. */
+/** Starts `bun src/main.ts` with `env` on a free port; its output goes to `logFile` (appended). */
 export async function startKabar(
   env: Record<string, string>,
   opts: ServerOpts & { logFile: string },
@@ -133,6 +147,7 @@ export async function startKabar(
         pid: proc.pid,
         port,
         gc: collector(proc, opts.gcDir),
+        logLines: () => countLines(opts.logFile),
         stop: stopper(proc, () => closeSync(fd)),
       };
     proc.kill("SIGKILL");
@@ -175,6 +190,7 @@ export async function startBaseline(
     pid: proc.pid,
     port,
     gc: collector(proc, opts.gcDir),
+    logLines: () => null,
     stop: stopper(proc),
   };
 }

@@ -131,14 +131,30 @@ export function closeAllRaw(sockets: RawSocket[]): number {
   return closed;
 }
 
-/** Creates rooms through one socket; `room_exists` counts as done. */
+/**
+ * Rooms one socket creates: under Kabar's default MAX_ROOMS_PER_USER (50) and its default rate
+ * limit (a bucket of 100 frames per user), so the default-settings row can create its rooms.
+ */
+export const ROOMS_PER_SOCKET = 40;
+
+/**
+ * Creates rooms, ROOMS_PER_SOCKET at a time through socket k of `target` (so with one token per
+ * user, each chunk is another user's); `room_exists` counts as done.
+ */
 export async function ensureRooms(
   target: Target,
   rooms: string[],
   timeoutMs: number,
 ): Promise<void> {
+  const chunks: string[][] = [];
+  for (let k = 0; k < rooms.length; k += ROOMS_PER_SOCKET)
+    chunks.push(rooms.slice(k, k + ROOMS_PER_SOCKET));
+  await Promise.all(chunks.map((chunk, k) => createRooms(wsUrl(target, k), chunk, timeoutMs)));
+}
+
+async function createRooms(url: string, rooms: string[], timeoutMs: number): Promise<void> {
   if (rooms.length === 0) return;
-  const ws = await openJoined(wsUrl(target, 0), null, timeoutMs);
+  const ws = await openJoined(url, null, timeoutMs);
   try {
     await new Promise<void>((resolve, reject) => {
       let left = rooms.length;
