@@ -187,7 +187,7 @@ describe("accepted connections", () => {
     expect(welcome.user_id).toBe(alice.id);
     expect(welcome.text).toMatch(new RegExp(`^\\[System\\] Welcome, ${alice.id}! `));
     expect(welcome.text as string).not.toContain("\n");
-    expect(await client.quiet(300)).toBe(true);
+    expect(await client.stray()).toEqual([]);
     expect(client.ws.readyState).toBe(WebSocket.OPEN);
     client.close();
   });
@@ -197,7 +197,7 @@ describe("accepted connections", () => {
     const line = await client.next();
     expect(line).toMatch(new RegExp(`^\\[System\\] Welcome, ${alice.id}! `));
     expect(line).not.toContain("\n");
-    expect(await client.quiet(300)).toBe(true);
+    expect(await client.stray()).toEqual([]);
     // The json event's `text` is exactly the line the text format sends.
     const json = await Client.open(wsUrl(alice.token, "json"));
     expect((await json.json()).text).toBe(line);
@@ -212,7 +212,7 @@ describe("accepted connections", () => {
     const welcome = await client.json();
     expect(welcome.type).toBe("welcome");
     expect(welcome.user_id).toBe(alice.id);
-    expect(await client.quiet(300)).toBe(true);
+    expect(await client.stray()).toEqual([]);
     expect(client.ws.readyState).toBe(WebSocket.OPEN);
     // The connection is usable.
     client.send({ type: "list_rooms" });
@@ -226,7 +226,7 @@ describe("accepted connections", () => {
       headers: { authorization: `Bearer ${alice.token}` },
     });
     expect(await client.next()).toMatch(new RegExp(`^\\[System\\] Welcome, ${alice.id}! `));
-    expect(await client.quiet(300)).toBe(true);
+    expect(await client.stray()).toEqual([]);
     client.close();
   });
 

@@ -119,7 +119,7 @@ test("compiled binary: login, two sockets in one room, SIGTERM exits 0", async (
     "[System] Joined room 'smoke' successfully!",
     "ROOM_UPDATE:smoke",
   ]);
-  expect(await json.quiet()).toBe(true);
+  expect(await json.stray()).toEqual([]);
 
   // A message from the text socket: echoed as text, delivered as JSON.
   expect(await text.ask({ type: "message", content: "  hello from text  " })).toBe(

@@ -5,7 +5,6 @@
 // The protocol-aware client is in protocol-client.ts.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { Type } from "@sinclair/typebox";
-import { LOREM_SENTENCES } from "../src/bot.ts";
 import { events } from "../src/protocol.ts";
 import { handler } from "../src/ws/handler.ts";
 import { defaultHandlers } from "../src/ws/handlers.ts";
@@ -23,6 +22,15 @@ import {
   Sock,
 } from "./protocol-client.ts";
 
+/** The bot's Lorem Ipsum sentences (the seed says only "a random Lorem Ipsum sentence"). */
+const LOREM_SENTENCES = [
+  "Lorem ipsum dolor sit amet, consectetur adipiscing elit.",
+  "Sed do eiusmod tempor incididunt ut labore et dolore magna aliqua.",
+  "Ut enim ad minim veniam, quis nostrud exercitation ullamco laboris.",
+  "Duis aute irure dolor in reprehenderit in voluptate velit esse cillum dolore.",
+  "Excepteur sint occaecat cupidatat non proident, sunt in culpa qui officia.",
+  "Curabitur pretium tincidunt lacus, nulla gravida orci a odio.",
+];
 const INVALID_JSON = "[System] Invalid JSON format. Please send valid JSON.";
 const unknownType = (t: string) => `[System] Unknown message type: '${t}'`;
 const SCHEMA_WORDS = /anyOf|allOf|oneOf|pattern|schema|\[Kind\]|"type"|\$id/i;

@@ -50,7 +50,7 @@ for (const fmt of FMTS) {
   describe(`welcome (${fmt})`, () => {
     test("exactly one welcome frame on connect", async () => {
       const s = await connect(u1, fmt);
-      await s.quiet(200);
+      await s.quiet();
     });
   });
 

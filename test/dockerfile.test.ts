@@ -218,6 +218,8 @@ describe("HEALTHCHECK against a live server", () => {
       status: "healthy",
       service: "websocket",
       active_connections: 0,
+      node: expect.stringMatching(/^[0-9a-f]{12}$/),
+      redis: "off",
     });
   });
 

@@ -71,14 +71,22 @@ export async function startServer(
   };
 }
 
-export async function login(srv: TestServer, email: string, password: string): Promise<Response> {
+export async function login(
+  srv: Pick<TestServer, "api">,
+  email: string,
+  password: string,
+): Promise<Response> {
   return fetch(`${srv.api}/login/access-token`, {
     method: "POST",
     body: new URLSearchParams({ username: email, password }),
   });
 }
 
-export async function token(srv: TestServer, email: string, password: string): Promise<string> {
+export async function token(
+  srv: Pick<TestServer, "api">,
+  email: string,
+  password: string,
+): Promise<string> {
   const res = await login(srv, email, password);
   if (res.status !== 200) throw new Error(`login failed: ${res.status} ${await res.text()}`);
   return ((await res.json()) as { access_token: string }).access_token;
@@ -95,7 +103,7 @@ let userSeq = 0;
 
 /** A user made through `POST /users/` as the superuser, then logged in. */
 export async function createUser(
-  srv: TestServer,
+  srv: Pick<TestServer, "api">,
   fields: { superuser?: boolean; email?: string; password?: string } = {},
 ): Promise<TestUser> {
   const admin = await token(srv, ADMIN_EMAIL, ADMIN_PASSWORD);
@@ -111,7 +119,7 @@ export async function createUser(
   return { id, email, password, token: await token(srv, email, password) };
 }
 
-export async function adminUser(srv: TestServer): Promise<TestUser> {
+export async function adminUser(srv: Pick<TestServer, "api">): Promise<TestUser> {
   const t = await token(srv, ADMIN_EMAIL, ADMIN_PASSWORD);
   const me = (await (
     await fetch(`${srv.api}/users/me`, { headers: { authorization: `Bearer ${t}` } })
@@ -124,13 +132,32 @@ export interface Closed {
   reason: string;
 }
 
+/** The sentinel of `Client.stray()`: a command every socket may send, answered in order. */
+export const SENTINEL = { type: "list_rooms" } as const;
+
+/** True for the answer to `SENTINEL`: a `rooms` event (JSON) or its line (text format). */
+export function isSentinelAnswer(frame: string, format: "json" | "text"): boolean {
+  if (format === "text")
+    return frame === "[System] No active rooms." || frame.startsWith("[System] Active Rooms:\n");
+  try {
+    return (JSON.parse(frame) as { type?: unknown }).type === "rooms";
+  } catch {
+    return false;
+  }
+}
+
+let pingSeq = 0;
+
 /** A real WebSocket client whose received frames can be awaited one by one. */
 export class Client {
   readonly inbox: string[] = [];
   private waiters: Array<(frame: string) => void> = [];
   readonly closed: Promise<Closed>;
+  /** The socket's `format` (from the URL; JSON by default). */
+  readonly format: "json" | "text";
 
   private constructor(readonly ws: WebSocket) {
+    this.format = new URL(ws.url).searchParams.get("format") === "text" ? "text" : "json";
     ws.onmessage = (e) => {
       const frame = String(e.data);
       const waiter = this.waiters.shift();
@@ -156,7 +183,7 @@ export class Client {
 
   /** Connects with `?token=` and the given format, and reads the welcome frame. */
   static async connect(
-    srv: TestServer,
+    srv: Pick<TestServer, "ws">,
     tok: string,
     format: "json" | "text" = "json",
   ): Promise<Client> {
@@ -198,10 +225,42 @@ export class Client {
     return out;
   }
 
-  /** Resolves true when no frame arrives within `ms`. */
-  async quiet(ms = 150): Promise<boolean> {
-    await Bun.sleep(ms);
-    return this.inbox.length === 0;
+  /**
+   * The frames that arrive before the answer to a sentinel sent now: `[]` when nothing else was
+   * on its way. The sentinel (`SENTINEL`, list_rooms) is answered after every frame the server
+   * sent this socket before it read the sentinel, so call this once the action that might
+   * (wrongly) send more has been answered: on this socket, or on another one whose answer the
+   * server sends after the frames in question. It costs a rate-limit token.
+   *
+   * `{ ping: true }`: a WebSocket ping instead, answered by the server's pong; it costs no token
+   * (for a socket whose bucket is empty) but only covers frames the server sent synchronously
+   * while reading earlier frames (refusals, synchronous handlers), not answers of async handlers.
+   */
+  async stray(options: { ping?: boolean; ms?: number } = {}): Promise<string[]> {
+    const ms = options.ms ?? 2000;
+    const out = this.inbox.splice(0);
+    if (options.ping) {
+      const payload = `stray-${++pingSeq}`;
+      const ponged = new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), ms);
+        const onPong = (e: MessageEvent) => {
+          if (String(e.data) !== payload) return;
+          clearTimeout(timer);
+          this.ws.removeEventListener("pong", onPong as EventListener);
+          resolve(true);
+        };
+        this.ws.addEventListener("pong", onPong as EventListener);
+      });
+      this.ws.ping(payload);
+      if (!(await ponged)) throw new Error(`no pong within ${ms} ms`);
+      return out.concat(this.inbox.splice(0));
+    }
+    this.send(SENTINEL);
+    for (;;) {
+      const frame = await this.next(ms);
+      if (isSentinelAnswer(frame, this.format)) return out;
+      out.push(frame);
+    }
   }
 
   /** Sends a command and returns the reply frame. */

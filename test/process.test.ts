@@ -1,18 +1,25 @@
 // The real server as a child process (`bun src/main.ts`): --help, refused settings, graceful
 // SIGTERM, a taken port, JSON log lines without tokens, and the local secret across restarts.
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
-import { SETTINGS } from "../src/config.ts";
 import { Client, freePort } from "./helpers.ts";
+import { SPEC_SETTINGS } from "./spec-settings.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const ADMIN = "admin@example.com";
 const ADMIN_PASSWORD = "process-admin-password";
 const SECRET = "process-test-secret-key-0123456789abcdef";
+/**
+ * "Exits within a few seconds": the server gives sockets 3 s to finish the close handshake, then
+ * closes them itself. The bound leaves room for a slow machine; a server that hangs still fails.
+ */
+const EXIT_MS = 10_000;
+// Child processes that start, log in and stop within EXIT_MS: room for that per test.
+setDefaultTimeout(40_000);
 
 const dirs: string[] = [];
 const children: Subprocess[] = [];
@@ -116,7 +123,8 @@ describe("refusing to start", () => {
     const child = spawnServer({ DATA_DIR: tempDir() }, ["--help"]);
     expect(await exitWithin(child, 10000)).toBe(0);
     const out = await child.stdout;
-    for (const s of SETTINGS) expect(out).toContain(s.env);
+    for (const s of SPEC_SETTINGS.filter((x) => x.since === "1"))
+      expect(out).toMatch(new RegExp(`^  ${s.env} +\\[`, "m"));
     expect(out).toContain("[8000]");
     expect(await child.stderr).toBe("");
   });
@@ -153,7 +161,7 @@ describe("refusing to start", () => {
 });
 
 describe("a running server", () => {
-  test("SIGTERM: sockets get 1001, exit 0 within 5 s; logs are JSON without the token", async () => {
+  test("SIGTERM: sockets get 1001, exit 0 within a few seconds; logs are JSON without the token", async () => {
     const { child } = await startedServer();
     const tok = await login(child.base);
     const a = await Client.open(`${child.ws}?token=${tok}`);
@@ -169,11 +177,11 @@ describe("a running server", () => {
 
     const t0 = performance.now();
     child.proc.kill("SIGTERM");
-    const [ca, cb] = await Promise.all([a.waitClose(5000), b.waitClose(5000)]);
+    const [ca, cb] = await Promise.all([a.waitClose(EXIT_MS), b.waitClose(EXIT_MS)]);
     expect(ca.code).toBe(1001);
     expect(cb.code).toBe(1001);
-    expect(await exitWithin(child, 5000)).toBe(0);
-    expect(performance.now() - t0).toBeLessThan(5000);
+    expect(await exitWithin(child, EXIT_MS)).toBe(0);
+    expect(performance.now() - t0).toBeLessThan(EXIT_MS);
 
     const out = await child.stdout;
     const lines = out.split("\n").filter((l) => l !== "");
@@ -192,7 +200,7 @@ describe("a running server", () => {
     expect(await child.stderr).toBe("");
   });
 
-  test("SIGTERM with a client that never answers the close handshake still exits 0 within 5 s", async () => {
+  test("SIGTERM with a client that never answers the close handshake still exits 0 within a few seconds", async () => {
     const { child, env } = await startedServer();
     const tok = await login(child.base);
     // A raw TCP client: completes the upgrade, then never reads or answers anything again.
@@ -219,8 +227,8 @@ describe("a running server", () => {
 
     const t0 = performance.now();
     child.proc.kill("SIGTERM");
-    expect(await exitWithin(child, 5000)).toBe(0);
-    expect(performance.now() - t0).toBeLessThan(5000);
+    expect(await exitWithin(child, EXIT_MS)).toBe(0);
+    expect(performance.now() - t0).toBeLessThan(EXIT_MS);
     sock.destroy();
   });
 
@@ -239,12 +247,14 @@ describe("a running server", () => {
       status: "healthy",
       service: "websocket",
       active_connections: 0,
+      node: expect.stringMatching(/^[0-9a-f]{12}$/),
+      redis: "off",
     });
     // The first server's database is still usable after the second one gave up.
     await login(child.base);
 
     child.proc.kill("SIGTERM");
-    expect(await exitWithin(child, 5000)).toBe(0);
+    expect(await exitWithin(child, EXIT_MS)).toBe(0);
   });
 
   test("the local SECRET_KEY in DATA_DIR keeps tokens valid across a restart", async () => {
@@ -265,7 +275,7 @@ describe("a running server", () => {
     const first = await run();
     const tok = await login(first.base);
     first.proc.kill("SIGTERM");
-    expect(await exitWithin(first, 5000)).toBe(0);
+    expect(await exitWithin(first, EXIT_MS)).toBe(0);
     const firstOut = await first.stdout;
     expect(firstOut).toContain("SECRET_KEY not set");
     const key = (await Bun.file(join(dataDir, "secret_key")).text()).trim();
@@ -281,8 +291,8 @@ describe("a running server", () => {
     const ws = await Client.open(`${second.ws}?token=${tok}`);
     expect(JSON.parse(await ws.next()).type).toBe("welcome");
     second.proc.kill("SIGINT"); // Ctrl-C stops it the same way
-    expect((await ws.waitClose(5000)).code).toBe(1001);
-    expect(await exitWithin(second, 5000)).toBe(0);
+    expect((await ws.waitClose(EXIT_MS)).code).toBe(1001);
+    expect(await exitWithin(second, EXIT_MS)).toBe(0);
     expect(await second.stdout).not.toContain("SECRET_KEY not set");
   });
 });

@@ -173,10 +173,12 @@ export class Sock {
     await this.expectUpdate(room);
   }
 
-  /** Asserts that no frame arrives within `ms`. */
-  async quiet(ms = 150): Promise<void> {
-    await Bun.sleep(ms);
-    expect(this.client.inbox).toEqual([]);
+  /**
+   * Asserts that nothing else is on its way to this socket: the answer to a sentinel sent now
+   * is the next frame (`Client.stray`). Call it once the action under test has been answered.
+   */
+  async quiet(): Promise<void> {
+    expect(await this.client.stray()).toEqual([]);
   }
 
   close(): void {
@@ -200,9 +202,14 @@ export async function roomInfo(sock: Sock, room: string): Promise<Ev | undefined
   return (await listRooms(sock)).find((r) => r.name === room);
 }
 
-export async function quietAll(socks: Sock[], ms = 150): Promise<void> {
-  await Bun.sleep(ms);
-  for (const s of socks) expect(s.client.inbox).toEqual([]);
+/**
+ * `Sock.quiet()` for several sockets at once. A frame the server sends to socket B because of
+ * socket A's action comes before B's sentinel answer when the server sent it before reading B's
+ * sentinel, so call this once A's action has been answered.
+ */
+export async function quietAll(socks: Sock[]): Promise<void> {
+  const strays = await Promise.all(socks.map((s) => s.client.stray()));
+  expect(strays).toEqual(socks.map(() => []));
 }
 
 export const ENV = {

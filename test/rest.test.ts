@@ -704,11 +704,21 @@ describe("/ws/health, /ws/stats, /ws/broadcast", () => {
   test("GET /ws/health (no auth) has the exact shape and counts sockets", async () => {
     await waitConnections(0);
     const h0 = await health();
-    expect(Object.keys(h0).sort()).toEqual(["active_connections", "service", "status"]);
+    // Version 1.1 adds `node` (this node's id) and `redis` ("off" on one node).
+    expect(Object.keys(h0).sort()).toEqual([
+      "active_connections",
+      "node",
+      "redis",
+      "service",
+      "status",
+    ]);
+    expect(h0.node).toMatch(/^[0-9a-f]{12}$/);
     expect(h0).toEqual({
       status: "healthy",
       service: "websocket",
       active_connections: h0.active_connections as number,
+      node: h0.node as string,
+      redis: "off",
     });
     const base = h0.active_connections as number;
     const a = await Client.connect(srv, alice.token);
@@ -717,6 +727,8 @@ describe("/ws/health, /ws/stats, /ws/broadcast", () => {
       status: "healthy",
       service: "websocket",
       active_connections: base + 2,
+      node: h0.node as string,
+      redis: "off",
     });
     a.close();
     b.close();
@@ -741,14 +753,22 @@ describe("/ws/health, /ws/stats, /ws/broadcast", () => {
     expect(await b.take(2)).toHaveLength(2);
     const c = await Client.connect(srv, carol.token, "text");
 
-    expect(await a.quiet()).toBe(true);
+    expect(await a.stray()).toEqual([]);
     a.send({ type: "list_rooms" });
     const rooms = await a.json();
     expect(rooms.type).toBe("rooms");
 
     for (const tok of [alice.token, admin.token]) {
       const stats = await ok(await call("/ws/stats", { token: tok }));
-      expect(Object.keys(stats).sort()).toEqual(["rooms", "total_connections", "total_rooms"]);
+      // Version 1.1 adds `nodes` (one node: this one, with its sockets).
+      expect(Object.keys(stats).sort()).toEqual([
+        "nodes",
+        "rooms",
+        "total_connections",
+        "total_rooms",
+      ]);
+      const h = await health();
+      expect(stats.nodes).toEqual([{ id: h.node, connections: h.active_connections }]);
       expect(stats.rooms).toEqual(rooms.rooms);
       expect(stats.total_rooms).toBe(2);
       expect(stats.total_connections).toBe((await health()).active_connections);
@@ -807,7 +827,7 @@ describe("/ws/health, /ws/stats, /ws/broadcast", () => {
       expect(ids.size).toBe(1);
       for (const client of [sockets.aliceText, sockets.bobText])
         expect(await client.next()).toBe(`[Broadcast] ${content}`);
-      for (const client of Object.values(sockets)) expect(await client.quiet(100)).toBe(true);
+      for (const client of Object.values(sockets)) expect(await client.stray()).toEqual([]);
     }
     for (const client of Object.values(sockets)) client.close();
   });
@@ -837,7 +857,7 @@ describe("/ws/health, /ws/stats, /ws/broadcast", () => {
       422,
     );
     await expectDetail(await call("/ws/broadcast", { token: admin.token, rawJson: "[1, 2" }), 422);
-    expect(await watcher.quiet(200)).toBe(true);
+    expect(await watcher.stray()).toEqual([]);
     // 10000 characters is the upper bound and is accepted.
     await ok(
       await call("/ws/broadcast", { token: admin.token, json: { content: "y".repeat(10000) } }),

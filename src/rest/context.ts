@@ -5,6 +5,7 @@ import type { Logger } from "../log.ts";
 import type { UserRecord, UserStore } from "../users/store.ts";
 import type { Hub } from "../ws/hub.ts";
 import { HttpError } from "./errors.ts";
+import type { LoginThrottle } from "./login-throttle.ts";
 
 export interface Deps {
   config: Config;
@@ -12,6 +13,8 @@ export interface Deps {
   users: UserStore;
   tokens: Tokens;
   hub: Hub;
+  /** Login failure throttle; a fresh one with the fixed limits when absent. */
+  loginThrottle?: LoginThrottle;
 }
 
 const UNAUTHORIZED = () =>

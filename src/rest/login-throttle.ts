@@ -1,5 +1,6 @@
 // Login failure throttling: a fixed window per client address and per email. After
-// MAX_FAILURES failures in WINDOW_MS the key gets 429 until its window ends.
+// MAX_FAILURES failures in WINDOW_MS the key gets 429 until its window ends. The clock is
+// injectable so a test can reach the end of a window without waiting 15 minutes.
 export const MAX_FAILURES = 10;
 export const WINDOW_MS = 15 * 60 * 1000;
 
@@ -11,10 +12,16 @@ interface Window {
 export class LoginThrottle {
   private readonly windows = new Map<string, Window>();
 
-  constructor(
-    private readonly maxFailures = MAX_FAILURES,
-    private readonly windowMs = WINDOW_MS,
-  ) {}
+  private readonly maxFailures: number;
+  private readonly windowMs: number;
+  /** Milliseconds since the epoch; the login route reads the time from here. */
+  readonly now: () => number;
+
+  constructor(options: { maxFailures?: number; windowMs?: number; now?: () => number } = {}) {
+    this.maxFailures = options.maxFailures ?? MAX_FAILURES;
+    this.windowMs = options.windowMs ?? WINDOW_MS;
+    this.now = options.now ?? Date.now;
+  }
 
   /** Seconds until `keys` may try again; 0 when none is throttled. */
   retryAfter(keys: string[], now: number): number {
