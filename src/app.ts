@@ -3,17 +3,19 @@
 import type { Server } from "bun";
 import { Elysia } from "elysia";
 import { Tokens } from "./auth.ts";
+import { BrokerUnavailableError } from "./cluster/broker.ts";
+import { type ClusterParts, newNodeId, openCluster } from "./cluster/open.ts";
 import type { Config } from "./config.ts";
 import { corsHeaders, preflight } from "./cors.ts";
 import { errorText, type Logger } from "./log.ts";
 import { detail, HttpError, validationDetail } from "./rest/errors.ts";
+import type { LoginThrottle } from "./rest/login-throttle.ts";
 import { userRoutes } from "./rest/users.ts";
 import { wsRoutes, wsUpgrade } from "./rest/ws-routes.ts";
-import { MemoryRoomRegistry } from "./rooms/memory.ts";
-import type { RoomRegistry } from "./rooms/registry.ts";
+import { RegistryUnavailableError } from "./rooms/registry.ts";
+import { openUserStore } from "./users/open.ts";
 import { hashPassword } from "./users/password.ts";
-import { SqliteUserStore } from "./users/sqlite.ts";
-import { EmailTakenError, type UserStore } from "./users/store.ts";
+import { EmailTakenError, StoreUnavailableError, type UserStore } from "./users/store.ts";
 import type { Conn } from "./ws/connection.ts";
 import type { Handlers } from "./ws/handler.ts";
 import { defaultHandlers } from "./ws/handlers.ts";
@@ -24,15 +26,21 @@ export interface KabarOptions {
   /** Command handlers; defaults to `defaultHandlers()`. Add an entry to add a command. */
   handlers?: Handlers;
   users?: UserStore;
-  registry?: RoomRegistry;
+  /** The shared parts, instead of those REDIS_URL picks (tests run nodes on one MemoryBus). */
+  cluster?: Omit<ClusterParts, "close">;
+  /** Login failure throttle (tests inject one with a fake clock); the fixed limits otherwise. */
+  loginThrottle?: LoginThrottle;
 }
 
 export interface Kabar {
   app: ReturnType<typeof buildApp>;
   hub: Hub;
   users: UserStore;
-  /** Listens on config.host:config.port (0 = any free port); throws when the port is taken. */
-  listen(): Server<Conn>;
+  /**
+   * Listens on config.host:config.port (0 = any free port); throws when the port is taken.
+   * `reusePort` (SO_REUSEPORT) only for workers sharing one port (src/workers.ts).
+   */
+  listen(options?: { reusePort?: boolean }): Server<Conn>;
   /** Graceful stop: no new connections, every socket closed with 1001, stores closed. */
   stop(timeoutMs?: number): Promise<void>;
 }
@@ -74,6 +82,17 @@ function buildApp(config: Config, log: Logger, deps: Parameters<typeof userRoute
           break;
       }
       if (error instanceof EmailTakenError) return detail(400, error.message, headers);
+      if (
+        error instanceof StoreUnavailableError ||
+        error instanceof RegistryUnavailableError ||
+        error instanceof BrokerUnavailableError
+      ) {
+        log.warn("backend unavailable", {
+          path: new URL(request.url).pathname,
+          error: error.message,
+        });
+        return detail(503, "Service temporarily unavailable", { ...headers, "retry-after": "5" });
+      }
       log.error("request failed", { path: new URL(request.url).pathname, error: errorText(error) });
       return detail(500, "Internal Server Error", headers);
     })
@@ -83,38 +102,57 @@ function buildApp(config: Config, log: Logger, deps: Parameters<typeof userRoute
 
 async function ensureFirstSuperuser(config: Config, users: UserStore, log: Logger): Promise<void> {
   if (await users.getByEmail(config.firstSuperuser)) return;
-  await users.create({
-    email: config.firstSuperuser,
-    hashed_password: await hashPassword(config.firstSuperuserPassword),
-    full_name: "Administrator",
-    is_superuser: true,
-  });
+  try {
+    await users.create({
+      email: config.firstSuperuser,
+      hashed_password: await hashPassword(config.firstSuperuserPassword),
+      full_name: "Administrator",
+      is_superuser: true,
+    });
+  } catch (e) {
+    // Another node sharing the database created it first.
+    if (e instanceof EmailTakenError) return;
+    throw e;
+  }
   log.info("first superuser created", { email: config.firstSuperuser });
 }
 
 export async function createKabar(config: Config, options: KabarOptions): Promise<Kabar> {
   const { log } = options;
-  const users = options.users ?? new SqliteUserStore(config.databaseUrl);
+  const users = options.users ?? (await openUserStore(config.databaseUrl));
   await ensureFirstSuperuser(config, users, log);
-  const registry =
-    options.registry ??
-    new MemoryRoomRegistry({ maxRooms: config.maxRooms, maxRoomsPerUser: config.maxRoomsPerUser });
-  const hub = new Hub(config, log, registry, users, options.handlers ?? defaultHandlers());
+  const cluster: ClusterParts = options.cluster
+    ? { ...options.cluster, close: async () => {} }
+    : await openCluster(config, newNodeId()).catch(async (e) => {
+        await users.close();
+        throw e;
+      });
+  const handlers = options.handlers ?? defaultHandlers();
+  const { registry } = cluster;
+  const hub = new Hub(config, log, users, handlers, cluster);
+  await hub.joinCluster();
   const tokens = new Tokens(config.secretKey, config.accessTokenExpireMinutes, users);
-  const app = buildApp(config, log, { config, log, users, tokens, hub });
+  const deps = { config, log, users, tokens, hub, loginThrottle: options.loginThrottle };
+  const app = buildApp(config, log, deps);
   let stopped = false;
 
   return {
     app,
     hub,
     users,
-    listen() {
-      app.listen({ hostname: config.host, port: config.port, reusePort: false });
+    listen(options = {}) {
+      const reusePort = options.reusePort ?? false;
+      app.listen({ hostname: config.host, port: config.port, reusePort });
       const server = app.server as Server<Conn> | null;
       if (!server) throw new Error("server did not start");
       hub.server = server;
       hub.start();
-      log.info("listening", { host: config.host, port: server.port ?? config.port });
+      log.info("listening", {
+        host: config.host,
+        port: server.port ?? config.port,
+        node: hub.nodeId,
+        cluster: hub.clustered,
+      });
       return server;
     },
     async stop(timeoutMs = 3000) {
@@ -128,8 +166,12 @@ export async function createKabar(config: Config, options: KabarOptions): Promis
         const timeout = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), timeoutMs));
         if ((await Promise.race([closed, timeout])) === "timeout") await server.stop(true);
       }
+      await hub
+        .leaveCluster()
+        .catch((e) => log.warn("leaving the cluster failed", { error: errorText(e) }));
       await registry.dispose();
-      users.close();
+      await cluster.close();
+      await users.close();
       log.info("stopped");
     },
   };

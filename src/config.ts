@@ -1,6 +1,7 @@
 // Settings: read once at start from the environment, validated with TypeBox.
 // A bad value stops the server with one line naming the variable and what is wrong.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import { type TSchema, Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
@@ -17,6 +18,9 @@ export interface Config {
   dataDir: string;
   databaseUrl: string;
   redisUrl: string | undefined;
+  nodeTtlSeconds: number;
+  /** WORKERS: how many worker processes to supervise (`auto` resolved); undefined: one process. */
+  workers: number | undefined;
   firstSuperuser: string;
   firstSuperuserPassword: string;
   usersOpenRegistration: boolean;
@@ -93,14 +97,29 @@ export const SETTINGS: readonly Setting[] = [
     key: "databaseUrl",
     kind: "string",
     fallback: "sqlite://<DATA_DIR>/kabar.db",
-    help: "sqlite://relative/path.db or sqlite:///absolute/path.db",
+    help: "sqlite://relative/path.db, sqlite:///absolute/path.db or postgres://user@host:port/db",
   },
   {
     env: "REDIS_URL",
     key: "redisUrl",
     kind: "string",
     fallback: undefined,
-    help: "unset: one node (cluster mode is not in this version)",
+    help: "redis://host:port[/db]: this node joins the cluster that shares this Redis; unset: one node",
+  },
+  {
+    env: "NODE_TTL_SECONDS",
+    key: "nodeTtlSeconds",
+    kind: "int",
+    fallback: "10",
+    help: "cluster mode: a node that has not heartbeated for this long is dead",
+    schema: Positive,
+  },
+  {
+    env: "WORKERS",
+    key: "workers",
+    kind: "string",
+    fallback: undefined,
+    help: "N or auto (one per core): N nodes on this machine share the port, supervised by this process; needs REDIS_URL",
   },
   {
     env: "FIRST_SUPERUSER",
@@ -274,6 +293,17 @@ function describe(schema: TSchema, value: unknown): string {
 
 const WEAK_SECRET = "changethis";
 
+/** WORKERS: `auto` (one per core) or a count, 1 to 1024; undefined when unset. */
+function parseWorkers(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const v = raw.trim().toLowerCase();
+  if (v === "auto") return availableParallelism();
+  const n = /^\d+$/.test(v) ? Number(v) : Number.NaN;
+  if (!(n >= 1 && n <= 1024))
+    throw new ConfigError(`WORKERS: expected 1 to 1024 or auto (got ${JSON.stringify(raw)})`);
+  return n;
+}
+
 /** True when a key would be refused outside local (main warns about it in local). */
 export const isWeakSecret = (key: string) => key === WEAK_SECRET || key.length < 32;
 
@@ -311,15 +341,22 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError("FIRST_SUPERUSER_PASSWORD: must be 8 to 128 characters");
   const databaseUrl =
     (out.databaseUrl as string | undefined) ?? `sqlite://${join(dataDir, "kabar.db")}`;
-  if (!databaseUrl.startsWith("sqlite://")) {
-    if (/^postgres(ql)?:\/\//.test(databaseUrl))
-      throw new ConfigError(
-        "DATABASE_URL: PostgreSQL is not supported in this version; use sqlite://",
-      );
-    throw new ConfigError("DATABASE_URL: expected sqlite://path.db");
-  }
-  if (out.redisUrl !== undefined)
-    throw new ConfigError("REDIS_URL: cluster mode is not supported in this version; unset it");
+  if (/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    if (!URL.canParse(databaseUrl))
+      throw new ConfigError("DATABASE_URL: not a valid postgres://user:password@host:port/db URL");
+  } else if (!databaseUrl.startsWith("sqlite://"))
+    throw new ConfigError("DATABASE_URL: expected sqlite://path.db or postgres://host/db");
+  const redisUrl = out.redisUrl as string | undefined;
+  if (
+    redisUrl !== undefined &&
+    !(/^(redis|rediss|valkey):\/\//.test(redisUrl) && URL.canParse(redisUrl))
+  )
+    throw new ConfigError("REDIS_URL: expected redis://host:port or rediss://host:port");
+  const workers = parseWorkers(out.workers as string | undefined);
+  if (workers !== undefined && redisUrl === undefined)
+    throw new ConfigError(
+      "WORKERS: needs REDIS_URL (workers share rooms and messages through Redis)",
+    );
   return {
     host: (out.host as string | undefined) ?? "0.0.0.0",
     port: (out.port as number | undefined) ?? 8000,
@@ -328,7 +365,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     accessTokenExpireMinutes: (out.accessTokenExpireMinutes as number | undefined) ?? 11520,
     dataDir,
     databaseUrl,
-    redisUrl: undefined,
+    redisUrl,
+    nodeTtlSeconds: (out.nodeTtlSeconds as number | undefined) ?? 10,
+    workers,
     firstSuperuser: (
       (out.firstSuperuser as string | undefined) ?? "admin@example.com"
     ).toLowerCase(),
@@ -374,7 +413,7 @@ export function helpText(): string {
   const lines = [
     "kabar — real-time rooms server",
     "",
-    "Usage: kabar [--help]",
+    "Usage: kabar [--help] [--workers N|auto]",
     "",
     "Settings (environment variables, default in brackets):",
   ];

@@ -1,7 +1,29 @@
-// Entry point: `kabar [--help]`. Settings come from the environment (see --help).
+// Entry point: `kabar [--help] [--workers N|auto]`. Settings come from the environment (see
+// --help). With WORKERS set this process is the supervisor of N workers (src/workers.ts); a
+// worker (KABAR_WORKER set) is a plain node that shares the port with the others.
 import { createKabar } from "./app.ts";
 import { ConfigError, ensureLocalSecret, helpText, isWeakSecret, loadConfig } from "./config.ts";
 import { createLogger, errorText } from "./log.ts";
+import { supervise, WORKER_ENV, watchParent } from "./workers.ts";
+
+/** `--workers N` / `--workers=N` set WORKERS; any other argument is refused (exit 2). */
+function parseArgs(args: string[]): number | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (arg === "--workers" || arg.startsWith("--workers=")) {
+      const value = arg === "--workers" ? args[++i] : arg.slice("--workers=".length);
+      if (value === undefined || value === "") {
+        console.error("kabar: --workers needs a value: a number or auto (try --help)");
+        return 2;
+      }
+      process.env.WORKERS = value;
+      continue;
+    }
+    console.error(`kabar: unknown argument ${arg} (try --help)`);
+    return 2;
+  }
+  return undefined;
+}
 
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
@@ -9,10 +31,8 @@ async function main(): Promise<number> {
     console.log(helpText());
     return 0;
   }
-  if (args.length > 0) {
-    console.error(`kabar: unknown argument ${args[0]} (try --help)`);
-    return 2;
-  }
+  const refused = parseArgs(args);
+  if (refused !== undefined) return refused;
   let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig();
@@ -24,6 +44,13 @@ async function main(): Promise<number> {
     throw e;
   }
   const log = createLogger(config.logLevel);
+  const worker = process.env[WORKER_ENV];
+  if (config.workers !== undefined && worker === undefined) {
+    // Generated once here, so that every worker reads the same key from DATA_DIR.
+    if (ensureLocalSecret(config) === "generated")
+      log.warn("SECRET_KEY not set: generated one for local use", { dir: config.dataDir });
+    return supervise(config, log);
+  }
   const secret = ensureLocalSecret(config);
   if (secret === "env" && isWeakSecret(config.secretKey))
     log.warn("SECRET_KEY is weak (changethis or under 32 characters): acceptable in local only");
@@ -35,7 +62,7 @@ async function main(): Promise<number> {
     });
   const kabar = await createKabar(config, { log });
   try {
-    kabar.listen();
+    kabar.listen({ reusePort: worker !== undefined });
   } catch (e) {
     const code = (e as { code?: string }).code;
     const why = code === "EADDRINUSE" ? "address already in use" : errorText(e);
@@ -45,15 +72,21 @@ async function main(): Promise<number> {
     return 1;
   }
   await new Promise<void>((resolve) => {
+    let stopping = false;
     const shutdown = (signal: string) => {
+      // Ctrl-C reaches a worker and its supervisor (which sends SIGTERM): stop once.
+      if (stopping) return;
+      stopping = true;
       log.info("shutting down", { signal });
       kabar.stop().then(resolve, (e) => {
         log.error("shutdown failed", { error: errorText(e) });
         resolve();
       });
     };
-    process.once("SIGTERM", () => shutdown("SIGTERM"));
-    process.once("SIGINT", () => shutdown("SIGINT"));
+    process.on("SIGTERM", () => shutdown("SIGTERM"));
+    process.on("SIGINT", () => shutdown("SIGINT"));
+    // A worker whose supervisor is gone (SIGKILLed) stops instead of serving on unsupervised.
+    if (worker !== undefined) watchParent(() => shutdown("supervisor gone"));
   });
   return 0;
 }

@@ -1,6 +1,18 @@
 // Token bucket: starts full, refills continuously, one token per accepted frame. O(1) per take.
 
-export class TokenBucket {
+/** What a user's rate limit answers per frame (cluster mode leases: src/cluster/leases.ts). */
+export interface RateBucket {
+  /** Takes one token: true/false at once, or a promise while the answer needs the cluster. */
+  take(now: number): boolean | Promise<boolean>;
+  /** Whole seconds until one token is back, rounded up, at least 1. */
+  retryAfterSeconds(now: number): number;
+  /** True when the bucket holds no state worth keeping. */
+  isFull(now: number): boolean;
+  /** The user's last socket on this node closed. */
+  release?(): void;
+}
+
+export class TokenBucket implements RateBucket {
   tokens: number;
   last: number;
 

@@ -13,7 +13,7 @@ let dummyHash: Promise<string> | undefined;
 
 export function userRoutes(deps: Deps) {
   const { users, tokens, hub, log } = deps;
-  const throttle = new LoginThrottle();
+  const throttle = deps.loginThrottle ?? new LoginThrottle();
   dummyHash ??= hashPassword(crypto.randomUUID());
 
   const findOr404 = async (id: string) => {
@@ -26,7 +26,7 @@ export function userRoutes(deps: Deps) {
     .post(
       "/login/access-token",
       async ({ body, request, server }) => {
-        const now = Date.now();
+        const now = throttle.now();
         const email = body.username.trim().toLowerCase();
         const ip = server?.requestIP(request)?.address ?? "unknown";
         const keys = [`ip:${ip}`, `email:${email}`];
@@ -104,6 +104,7 @@ export function userRoutes(deps: Deps) {
         };
         const user = await users.update(target.id, patch);
         if (!user) throw new HttpError(404, "User not found");
+        hub.userChanged(user.id);
         if (!user.is_active) {
           const n = hub.kickUser(user.id, "User deactivated");
           if (n > 0) log.info("user deactivated, sockets closed", { user: user.id, sockets: n });
@@ -118,6 +119,7 @@ export function userRoutes(deps: Deps) {
       if (target.id === me.id)
         throw new HttpError(403, "Super users are not allowed to delete themselves");
       await users.delete(target.id);
+      hub.userChanged(target.id);
       hub.kickUser(target.id, "User deleted");
       return { message: "User deleted successfully" };
     });

@@ -3,6 +3,7 @@ import type { Server } from "bun";
 import { Elysia } from "elysia";
 import { type AuthResult, bearer } from "../auth.ts";
 import { type Format, normalizeContent } from "../protocol.ts";
+import { StoreUnavailableError } from "../users/store.ts";
 import type { Conn } from "../ws/connection.ts";
 import { roomSummary } from "../ws/hub.ts";
 import { currentUser, type Deps, superuser } from "./context.ts";
@@ -13,7 +14,10 @@ import { BroadcastBody } from "./schemas.ts";
  * The WebSocket endpoint as a Bun native route (registered through Elysia's `serve.routes`):
  * an upgrade skips Elysia's request pipeline, which measured as a large share of the cost of a
  * connection. Authentication happens before the upgrade; a refused socket is still upgraded,
- * then closed with 1008 and a reason the client can read.
+ * then closed with 1008 and a reason the client can read. When the user is not in the store's
+ * memory and the user database is unreachable, the upgrade is answered with HTTP 503 and
+ * `Retry-After` instead (like the connect rate limit's 429): nothing is wrong with the token,
+ * so the client should retry later rather than log in again.
  */
 export function wsUpgrade(deps: Deps) {
   const { hub, tokens, log } = deps;
@@ -48,7 +52,15 @@ export function wsUpgrade(deps: Deps) {
       return finish(request, server, hub.refuse("Unsupported format"), undefined);
     const token = params.get("token") ?? bearer(request.headers.get("authorization"));
     const auth = tokens.authenticate(token);
-    if (auth instanceof Promise) return auth.then((a) => accept(request, server, a, format));
+    if (auth instanceof Promise)
+      return auth.then(
+        (a) => accept(request, server, a, format),
+        (e: unknown) => {
+          if (!(e instanceof StoreUnavailableError)) throw e;
+          log.warn("ws upgrade refused: user store unavailable", { error: e.message });
+          return detail(503, "Service temporarily unavailable", { "retry-after": "5" });
+        },
+      );
     return accept(request, server, auth, format);
   };
 }
@@ -57,15 +69,22 @@ export function wsUpgrade(deps: Deps) {
 export function wsRoutes(deps: Deps) {
   const { hub } = deps;
   return new Elysia({ prefix: "/api/v1" })
-    .get("/ws/health", () => ({
-      status: "healthy",
-      service: "websocket",
-      active_connections: hub.connections,
-    }))
+    .get("/ws/health", () => {
+      const redis = hub.broker.state;
+      return {
+        status: redis === "down" ? "degraded" : "healthy",
+        service: "websocket",
+        active_connections: hub.connections,
+        node: hub.nodeId,
+        redis,
+      };
+    })
     .get("/ws/stats", async ({ request }) => {
       await currentUser(deps, request);
-      const rooms = (await hub.registry.list()).map(roomSummary);
-      return { total_connections: hub.connections, total_rooms: rooms.length, rooms };
+      const [list, nodes] = await Promise.all([hub.registry.list(), hub.nodeList()]);
+      const rooms = list.map(roomSummary);
+      const total = nodes.reduce((sum, n) => sum + n.connections, 0);
+      return { total_connections: total, total_rooms: rooms.length, rooms, nodes };
     })
     .post(
       "/ws/broadcast",

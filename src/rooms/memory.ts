@@ -43,6 +43,15 @@ export class MemoryRoomRegistry implements RoomRegistry {
     return info(entry);
   }
 
+  async rejoin(room: Omit<RoomInfo, "members">, member: string, now: number): Promise<RoomInfo> {
+    if (!this.rooms.has(room.name)) {
+      const entry: Entry = { ...room, members: new Set(), emptySince: now };
+      this.rooms.set(room.name, entry);
+      this.createdBy.set(room.creator, (this.createdBy.get(room.creator) ?? 0) + 1);
+    }
+    return (await this.join(room.name, member, now)) as RoomInfo;
+  }
+
   async leave(name: string, member: string, now: number): Promise<void> {
     const entry = this.rooms.get(name);
     if (!entry?.members.delete(member)) return;
@@ -74,6 +83,19 @@ export class MemoryRoomRegistry implements RoomRegistry {
         this.remove(entry);
         removed.push(entry.name);
       }
+    }
+    return removed;
+  }
+
+  async purgeNode(nodeId: string, now: number): Promise<number> {
+    const head = `${nodeId}:`;
+    let removed = 0;
+    for (const entry of this.rooms.values()) {
+      const before = entry.members.size;
+      for (const member of entry.members) if (member.startsWith(head)) entry.members.delete(member);
+      if (entry.members.size === before) continue;
+      removed += before - entry.members.size;
+      if (entry.members.size === 0) entry.emptySince = now;
     }
     return removed;
   }

@@ -60,8 +60,8 @@ const CACHE_SIZE = 10_000;
 export class SqliteUserStore implements UserStore {
   private readonly db: Database;
   /**
-   * Users by id. Safe because this process is the database's only writer (embedded mode): every
-   * change goes through update/delete below, which keep the cache in step.
+   * Users by id. Changes made through this store (update/delete below) keep it in step; another
+   * process writing the same file (nodes on one machine) must be followed with `forget(id)`.
    */
   private readonly cache = new Map<string, UserRecord>();
   private readonly byId: Statement<Row, [string]>;
@@ -105,6 +105,10 @@ export class SqliteUserStore implements UserStore {
 
   getCached(id: string): UserRecord | undefined {
     return this.cache.get(id);
+  }
+
+  forget(id: string): void {
+    this.cache.delete(id);
   }
 
   async getById(id: string): Promise<UserRecord | undefined> {
@@ -189,7 +193,8 @@ export class SqliteUserStore implements UserStore {
     return this.remove.get(id) !== null;
   }
 
-  close(): void {
+  async close(): Promise<void> {
+    this.cache.clear();
     this.db.close();
   }
 }

@@ -1,5 +1,5 @@
-// The user store: one small interface, SQLite now (embedded default), PostgreSQL with the
-// cluster work. Emails are stored lower-cased; uniqueness is case-insensitive.
+// The user store: one small interface, SQLite (embedded default) or PostgreSQL (shared by the
+// nodes of a cluster). Emails are stored lower-cased; uniqueness is case-insensitive.
 
 export interface User {
   id: string;
@@ -36,13 +36,33 @@ export class EmailTakenError extends Error {
   }
 }
 
+/**
+ * The database cannot be reached right now (refused, dropped or timed-out connection, server
+ * shutting down). Callers answer "try again later" (REST 503); the store recovers by itself
+ * once the database is back.
+ */
+export class StoreUnavailableError extends Error {
+  override readonly name = "StoreUnavailableError";
+  constructor(message = "The user database is unavailable", options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** Every async method may reject with StoreUnavailableError while the database is unreachable. */
 export interface UserStore {
   getById(id: string): Promise<UserRecord | undefined>;
   /**
    * The user, when the store can answer from memory right now with what `getById` would
    * return; undefined means "ask getById". Lets a WebSocket upgrade skip an async hop.
+   * Changes made through this store keep the cache in step; changes made by another process
+   * (another node of a cluster) are seen only after `forget(id)`.
    */
   getCached(id: string): UserRecord | undefined;
+  /**
+   * Drops the in-memory copy of one user, so the next `getById` reads the database. Called when
+   * another node announces that it changed or deleted that user. Unknown ids are ignored.
+   */
+  forget(id: string): void;
   getByEmail(email: string): Promise<UserRecord | undefined>;
   list(skip: number, limit: number): Promise<{ data: User[]; count: number }>;
   /** Throws EmailTakenError when the email exists. */
@@ -50,7 +70,8 @@ export interface UserStore {
   /** Undefined when the id is unknown; throws EmailTakenError on a taken email. */
   update(id: string, patch: UserPatch): Promise<UserRecord | undefined>;
   delete(id: string): Promise<boolean>;
-  close(): void;
+  /** Closes the database (waits for running queries briefly). */
+  close(): Promise<void>;
 }
 
 export const publicUser = (u: UserRecord): User => ({

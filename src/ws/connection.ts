@@ -17,9 +17,11 @@ export class Conn {
   /** The user's shared state (rate-limit bucket, sockets); null until accepted. */
   slot: UserSlot | null = null;
   room: string | null = null;
+  /** Cluster mode: this socket is in the node directory's per-user count. */
+  counted = false;
   /** True while an async handler runs; frames arriving meanwhile wait in `pending`, in order. */
   busy = false;
-  pending: Array<string | Buffer> | null = null;
+  pending: Array<string | Buffer | Gated> | null = null;
 
   constructor(
     readonly hub: Hub,
@@ -60,8 +62,13 @@ export class Conn {
     const slot = this.slot;
     if (slot === null) return;
     const now = Date.now();
-    if (!slot.bucket.take(now)) {
+    const taken = slot.bucket.take(now);
+    if (taken === false) {
       this.send(errors.rateLimited(slot.bucket.retryAfterSeconds(now)));
+      return;
+    }
+    if (taken !== true) {
+      this.gate(taken, frame);
       return;
     }
     if (this.busy) {
@@ -79,6 +86,19 @@ export class Conn {
 
   drain(_ws: Socket): void {}
 
+  /** Cluster mode: the frame waits for the rate limit's answer; later frames queue behind it. */
+  private gate(admitted: Promise<boolean>, frame: string | Buffer): void {
+    const gated = new Gated(frame, admitted);
+    if (this.busy) {
+      if (this.pending === null) this.pending = [gated];
+      else this.pending.push(gated);
+      return;
+    }
+    this.busy = true;
+    this.pending = [gated];
+    this.next();
+  }
+
   private wait(running: Promise<void>): void {
     this.busy = true;
     running.then(() => this.next());
@@ -88,7 +108,19 @@ export class Conn {
   private next(): void {
     const queue = this.pending;
     while (queue !== null && queue.length > 0 && this.ws !== null) {
-      const running = dispatch(this, queue.shift() as string | Buffer);
+      const item = queue.shift() as string | Buffer | Gated;
+      if (item instanceof Gated) {
+        item.admitted.then((ok) => {
+          const slot = this.slot;
+          if (!ok && slot !== null)
+            this.send(errors.rateLimited(slot.bucket.retryAfterSeconds(Date.now())));
+          const running = ok && this.ws !== null ? dispatch(this, item.frame) : undefined;
+          if (running !== undefined) running.then(() => this.next());
+          else this.next();
+        });
+        return;
+      }
+      const running = dispatch(this, item);
       if (running !== undefined) {
         running.then(() => this.next());
         return;
@@ -97,6 +129,14 @@ export class Conn {
     this.busy = false;
     this.pending = null;
   }
+}
+
+/** A frame waiting for the cluster's rate-limit answer. */
+class Gated {
+  constructor(
+    readonly frame: string | Buffer,
+    readonly admitted: Promise<boolean>,
+  ) {}
 }
 
 /** Decodes and validates one frame, then runs its handler. Never throws; may return a promise. */

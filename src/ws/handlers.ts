@@ -26,7 +26,7 @@ export function defaultHandlers(): Handlers {
         if (!room) return conn.send(errors.roomNotFound(room_name));
         const previous = conn.room;
         if (previous !== null) await conn.hub.leaveRoom(conn);
-        if (!conn.hub.enterRoom(conn, room_name)) return;
+        if (!(await conn.hub.enterRoom(conn, room))) return;
         conn.batch(() => {
           if (previous !== null) conn.send(events.roomLeft(previous));
           conn.send(events.roomJoined(room_name, room.members));
@@ -81,9 +81,12 @@ export function defaultHandlers(): Handlers {
     [
       "direct",
       handler(Commands.direct, (conn, { user_id, content }) => {
-        const to = user_id.toLowerCase();
-        if (!conn.hub.isOnline(to)) return conn.send(errors.userOffline(user_id));
-        conn.hub.sendDirect(conn, to, content);
+        const sent = conn.hub.sendDirect(conn, user_id.toLowerCase(), content);
+        if (sent === false) return conn.send(errors.userOffline(user_id));
+        if (sent !== true)
+          return sent.then((ok) => {
+            if (!ok) conn.send(errors.userOffline(user_id));
+          });
       }),
     ],
     [

@@ -1,33 +1,37 @@
-// The node's live state and its fan-out: which sockets each user has (with the user's shared
-// rate-limit bucket; direct messages go to these sockets), which local sockets sit in each room,
-// token expiry, and publishing to Bun topics. Shared state (rooms) lives in the RoomRegistry
-// behind its interface.
+// The node: composes what each socket touches, one concern per file — user sessions and buckets
+// (sessions.ts), local room membership (membership.ts), fan-out to local sockets (fanout.ts),
+// upkeep timers (upkeep.ts) — with the shared parts behind their interfaces: rooms in the
+// RoomRegistry, other nodes through the Broker. Handlers call only the methods below.
 import type { Server } from "bun";
+import type { Broker, Envelope } from "../cluster/broker.ts";
+import { Heartbeat } from "../cluster/heartbeat.ts";
+import { LeasedBucket } from "../cluster/leases.ts";
+import type { NodeDirectory, NodeInfo } from "../cluster/nodes.ts";
+import type { ClusterParts } from "../cluster/open.ts";
 import type { Config } from "../config.ts";
 import { errorText, type Logger } from "../log.ts";
 import {
+  type BroadcastMessage,
   type ChatMessage,
+  type DirectMessage,
+  errors,
   events,
-  FORMATS,
   type Format,
   isoTime,
-  messageFrames,
-  type Rendered,
   type RoomSummary,
-  renderBroadcast,
-  renderDirect,
 } from "../protocol.ts";
-import { TokenBucket } from "../rate-limit.ts";
 import type { RoomInfo, RoomRegistry } from "../rooms/registry.ts";
 import type { UserStore } from "../users/store.ts";
 import { Conn, type Socket } from "./connection.ts";
+import { Fanout } from "./fanout.ts";
 import type { Handlers } from "./handler.ts";
-import { allTopic, roomTopic } from "./topics.ts";
+import { Membership } from "./membership.ts";
+import { CLOSE, Sessions } from "./sessions.ts";
+import { allTopic } from "./topics.ts";
+import { Upkeep } from "./upkeep.ts";
 
-export interface UserSlot {
-  bucket: TokenBucket;
-  conns: Set<Conn>;
-}
+export type { UserSlot } from "./sessions.ts";
+export { CLOSE } from "./sessions.ts";
 
 export const roomSummary = (r: RoomInfo): RoomSummary => ({
   name: r.name,
@@ -36,34 +40,87 @@ export const roomSummary = (r: RoomInfo): RoomSummary => ({
   created_at: isoTime(r.createdAt),
 });
 
-export const CLOSE = {
-  policy: 1008,
-  goingAway: 1001,
-} as const;
-
 export class Hub {
-  server: Server<Conn> | null = null;
-  readonly nodeId = crypto.randomUUID().slice(0, 8);
-  /** Live sockets. */
-  connections = 0;
+  readonly nodeId: string;
+  /** True when the broker reaches other nodes: rooms and users are shared. */
+  readonly clustered: boolean;
+  readonly sessions: Sessions;
+  readonly membership: Membership;
+  readonly fanout: Fanout;
+  readonly upkeep: Upkeep;
   private nextId = 1;
-  private readonly slots = new Map<string, UserSlot>();
-  private readonly roomMembers = new Map<string, Set<Conn>>();
-  /** Earliest token expiry (seconds) among live sockets, or later: nothing expires before it. */
-  private nextExpiry = Number.POSITIVE_INFINITY;
-  private timer: ReturnType<typeof setInterval> | null = null;
-  private lastSweep = 0;
-  private lastEvict = 0;
-  private readonly refillPerMs: number;
+
+  readonly registry: RoomRegistry;
+  readonly broker: Broker;
+  /** Cluster mode: live nodes and per-user socket counts; null on one node. */
+  readonly nodes: NodeDirectory | null;
 
   constructor(
     readonly config: Config,
     readonly log: Logger,
-    readonly registry: RoomRegistry,
     readonly users: UserStore,
     readonly handlers: Handlers,
+    shared: Omit<ClusterParts, "close">,
   ) {
-    this.refillPerMs = config.rateLimitRefillPerSecond / 1000;
+    const { registry, broker, nodes, leases } = shared;
+    this.registry = registry;
+    this.broker = broker;
+    this.nodes = nodes;
+    this.nodeId = broker.nodeId;
+    this.clustered = broker.state !== "off";
+    const capacity = config.rateLimitCapacity;
+    const refill = config.rateLimitRefillPerSecond;
+    const batch = Math.max(1, Math.min(50, Math.ceil(capacity / 10)));
+    this.sessions = new Sessions(
+      config,
+      log,
+      leases === null
+        ? undefined
+        : (userId, local) => new LeasedBucket(userId, leases, capacity, refill, batch, local),
+    );
+    this.fanout = new Fanout(this.sessions);
+    this.upkeep = new Upkeep(config, log, this.sessions, registry);
+    this.membership = new Membership(
+      (room) => (this.clustered ? this.listen(room) : null),
+      (room) => {
+        if (this.clustered) this.broker.unsubscribeRoom(room).catch(() => {});
+      },
+    );
+    broker.onEnvelope((envelope) => this.receive(envelope));
+    // Redis is back: beat now rather than at the next tick (a restarted Redis has lost this
+    // node's state, which the beat notices and records again).
+    broker.onRestore(() => {
+      this.heartbeat?.beat(Date.now());
+    });
+    this.heartbeat =
+      nodes === null
+        ? null
+        : new Heartbeat(
+            {
+              nodeId: this.nodeId,
+              connections: () => this.sessions.connections,
+              resync: () => this.resync(),
+            },
+            nodes,
+            registry,
+            log,
+            config.nodeTtlSeconds * 1000,
+          );
+  }
+
+  private readonly heartbeat: Heartbeat | null;
+
+  get server(): Server<Conn> | null {
+    return this.fanout.server;
+  }
+
+  set server(server: Server<Conn> | null) {
+    this.fanout.server = server;
+  }
+
+  /** Live sockets on this node. */
+  get connections(): number {
+    return this.sessions.connections;
   }
 
   /** The `ws.data` of an accepted socket. */
@@ -76,15 +133,47 @@ export class Hub {
     return new Conn(this, 0, "", "json", 0, reason);
   }
 
+  /** Cluster mode: the first heartbeat, so the node is listed before it takes sockets. */
+  async joinCluster(): Promise<void> {
+    await this.heartbeat?.beat(Date.now());
+  }
+
+  /** Starts the upkeep timers (and heartbeats in cluster mode). */
   start(): void {
-    const tick = Math.min(1000, Math.max(50, this.config.roomEmptyTtlSeconds * 250));
-    this.timer = setInterval(() => this.maintain(Date.now()), tick);
-    this.timer.unref?.();
+    this.upkeep.start();
+    this.heartbeat?.start();
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    this.upkeep.stop();
+    this.heartbeat?.stop();
+  }
+
+  /** Graceful stop in cluster mode: this node's sockets leave every count at once. */
+  async leaveCluster(): Promise<void> {
+    if (this.nodes === null) return;
+    await this.registry.purgeNode(this.nodeId, Date.now());
+    await this.nodes.bury(this.nodeId);
+  }
+
+  /** Live nodes with their socket counts (this node's own count is live); one node: itself. */
+  async nodeList(): Promise<NodeInfo[]> {
+    const self = { id: this.nodeId, connections: this.sessions.connections };
+    if (this.nodes === null) return [self];
+    const live = await this.nodes.live(Date.now());
+    return [self, ...live.filter((n) => n.id !== this.nodeId)].sort((a, b) =>
+      a.id < b.id ? -1 : a.id > b.id ? 1 : 0,
+    );
+  }
+
+  /** The whole upkeep at a chosen time (token expiry, empty rooms, idle buckets). */
+  maintain(now: number): void {
+    this.upkeep.run(now);
+  }
+
+  /** Number of per-user slots kept (live users plus users with a partly used bucket). */
+  get slotCount(): number {
+    return this.sessions.size;
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -94,37 +183,83 @@ export class Hub {
       ws.close(CLOSE.policy, conn.reject);
       return;
     }
-    let slot = this.slots.get(conn.userId);
-    if (slot === undefined) {
-      slot = {
-        bucket: new TokenBucket(this.config.rateLimitCapacity, this.refillPerMs, Date.now()),
-        conns: new Set(),
-      };
-      this.slots.set(conn.userId, slot);
-    }
-    if (slot.conns.size >= this.config.maxConnectionsPerUser) {
+    if (!this.sessions.add(conn, Date.now())) {
       this.log.warn("connection refused", { user: conn.userId, cause: "too many connections" });
       ws.close(CLOSE.policy, "Too many connections");
       return;
     }
     conn.ws = ws;
-    conn.slot = slot;
-    slot.conns.add(conn);
     ws.subscribe(allTopic(conn.format));
-    if (conn.exp < this.nextExpiry) this.nextExpiry = conn.exp;
-    this.connections++;
-    this.log.info("connect", {
+    this.log.debug("connect", {
       user: conn.userId,
       conn: conn.id,
       format: conn.format,
-      connections: this.connections,
+      connections: this.sessions.connections,
     });
-    conn.send(events.welcome(conn.userId));
+    if (!this.clustered) {
+      conn.send(events.welcome(conn.userId));
+      return;
+    }
+    this.admit(conn).then((ok) => {
+      if (ok) conn.send(events.welcome(conn.userId));
+      else {
+        this.log.warn("connection refused", { user: conn.userId, cause: "too many connections" });
+        conn.ws?.close(CLOSE.policy, "Too many connections");
+      }
+    });
+  }
+
+  /**
+   * Cluster mode, before the welcome: the user's socket limit, counted cluster-wide, and (for the
+   * user's first socket here) the user's channel, so a direct message sent from another node
+   * right after the welcome is not missed. With Redis out of reach only this node's limit holds.
+   */
+  private async admit(conn: Conn): Promise<boolean> {
+    const listening =
+      conn.slot?.conns.size === 1
+        ? this.broker.subscribeUser(conn.userId).catch((e) =>
+            this.log.warn("user channel not subscribed", {
+              user: conn.userId,
+              error: errorText(e),
+            }),
+          )
+        : undefined;
+    let ok = true;
+    if (this.nodes !== null) {
+      try {
+        ok = await this.nodes.addConnection(
+          conn.userId,
+          this.nodeId,
+          this.config.maxConnectionsPerUser,
+        );
+        if (ok && conn.ws === null) this.uncount(conn, true);
+        else conn.counted = ok;
+      } catch (e) {
+        this.log.warn("connection not counted cluster-wide", { error: errorText(e) });
+      }
+    }
+    await listening;
+    return ok;
+  }
+
+  private uncount(conn: Conn, force = false): void {
+    if (!force && !conn.counted) return;
+    conn.counted = false;
+    this.nodes?.removeConnection(conn.userId, this.nodeId).catch(() => {});
+  }
+
+  /** After the directory lost this node: its users' counts and room members again. */
+  private async resync(): Promise<void> {
+    if (this.nodes === null) return;
+    await this.nodes.resync(this.nodeId, this.sessions.counts());
+    for (const conn of this.sessions.all()) conn.counted = true;
+    const now = Date.now();
+    for (const [info, conns] of this.membership.entries())
+      for (const conn of conns) await this.registry.rejoin(info, conn.key, now);
   }
 
   close(conn: Conn): void {
-    const slot = conn.slot;
-    if (slot === null || conn.ws === null) return;
+    if (conn.slot === null || conn.ws === null) return;
     if (conn.room !== null) {
       this.leaveRoom(conn).catch((e) =>
         this.log.error("leave on disconnect failed", { error: errorText(e) }),
@@ -133,102 +268,82 @@ export class Hub {
     conn.ws = null;
     conn.pending = null;
     conn.busy = false;
-    slot.conns.delete(conn);
-    this.connections--;
-    this.log.info("disconnect", {
+    this.uncount(conn);
+    const last = this.sessions.remove(conn);
+    if (last && this.clustered) this.broker.unsubscribeUser(conn.userId).catch(() => {});
+    this.log.debug("disconnect", {
       user: conn.userId,
       conn: conn.id,
-      connections: this.connections,
+      connections: this.sessions.connections,
     });
   }
 
-  /** Closes every socket of one user (deactivated or deleted). */
+  /** Closes every socket of one user (deactivated or deleted), on every node; returns how many here. */
   kickUser(userId: string, reason: string): number {
-    const slot = this.slots.get(userId);
-    if (!slot) return 0;
-    const conns = [...slot.conns];
-    for (const conn of conns) conn.ws?.close(CLOSE.policy, reason);
-    return conns.length;
+    const n = this.sessions.kick(userId, reason);
+    this.announce(() => this.broker.publishUser(userId, { t: "kick", user: userId, reason }));
+    return n;
   }
 
-  /** Closes every socket (shutdown). */
+  /** A user's record changed: every node forgets its cached copy. */
+  userChanged(userId: string): void {
+    this.users.forget(userId);
+    this.announce(() => this.broker.publishAll({ t: "user_changed", user: userId }));
+  }
+
+  /** Closes every socket here (shutdown). */
   closeAll(code: number, reason: string): void {
-    for (const slot of this.slots.values())
-      for (const conn of [...slot.conns]) conn.ws?.close(code, reason);
+    this.sessions.closeAll(code, reason);
   }
 
+  /** True when the user has a live socket on this node. */
   isOnline(userId: string): boolean {
-    const slot = this.slots.get(userId);
-    return slot !== undefined && slot.conns.size > 0;
+    return this.sessions.isOnline(userId);
   }
 
   // ---------------------------------------------------------------- rooms
 
-  /** Puts a socket in a room it already joined in the registry; false if it closed meanwhile. */
-  enterRoom(conn: Conn, room: string): boolean {
+  /**
+   * Puts a socket in a room it already joined in the registry; resolves once this node hears the
+   * room cluster-wide. False if the socket closed meanwhile.
+   */
+  async enterRoom(conn: Conn, room: RoomInfo): Promise<boolean> {
     if (conn.ws === null) {
       this.registry
-        .leave(room, conn.key, Date.now())
+        .leave(room.name, conn.key, Date.now())
         .catch((e) => this.log.error("leave after close failed", { error: errorText(e) }));
       return false;
     }
-    conn.room = room;
-    conn.ws.subscribe(roomTopic(conn.format, room));
-    let members = this.roomMembers.get(room);
-    if (members === undefined) {
-      members = new Set();
-      this.roomMembers.set(room, members);
-    }
-    members.add(conn);
-    return true;
+    const ready = this.membership.enter(conn, room);
+    if (ready !== null) await ready;
+    return conn.ws !== null;
   }
 
   /** Takes a socket out of its current room, here and in the registry. */
   async leaveRoom(conn: Conn): Promise<void> {
     const room = conn.room;
     if (room === null) return;
-    this.dropLocal(conn, room);
+    this.membership.drop(conn, room);
     await this.registry.leave(room, conn.key, Date.now());
   }
 
-  private dropLocal(conn: Conn, room: string): void {
-    conn.room = null;
-    if (conn.ws !== null) conn.ws.unsubscribe(roomTopic(conn.format, room));
-    const members = this.roomMembers.get(room);
-    if (members) {
-      members.delete(conn);
-      if (members.size === 0) this.roomMembers.delete(room);
-    }
-  }
-
-  /** After the registry closed a room: tell its members and move them out. */
+  /**
+   * After the registry closed a room: tell its members and move them out, here and (when the
+   * closer is on this node) on every other node.
+   */
   roomClosed(room: string, by: string, closer: Conn | null): void {
     const closerInside = closer !== null && closer.room === room;
     if (closer) closer.send(events.roomClosedToCloser(room, by));
-    this.publishRoom(room, events.roomClosedToMembers(room, by), closer);
-    const update = events.roomUpdate(null);
-    this.publishRoom(room, update, closerInside ? null : closer);
-    const members = this.roomMembers.get(room);
-    if (members) for (const conn of [...members]) this.dropLocal(conn, room);
+    this.fanout.roomEvent(room, events.roomClosedToMembers(room, by), closer);
+    this.fanout.roomEvent(room, events.roomUpdate(null), closerInside ? null : closer);
+    this.membership.dropAll(room);
+    if (closer !== null)
+      this.announce(() => this.broker.publishRoom(room, { t: "room_closed", room, by }));
   }
 
-  // ---------------------------------------------------------------- fan-out
-
-  /** Publishes one event to a room in both formats, skipping `except` (its own socket). */
-  private publishRoom(room: string, event: Rendered, except: Conn | null): void {
-    for (const format of FORMATS)
-      this.publishTopic(roomTopic(format, room), format, event[format], except);
-  }
-
-  private publishTopic(topic: string, format: Format, payload: string, except: Conn | null): void {
-    if (except !== null && except.format === format && except.ws !== null)
-      except.ws.publish(topic, payload);
-    else this.server?.publish(topic, payload);
-  }
+  // ---------------------------------------------------------------- messages
 
   sendToRoom(from: Conn, room: string, content: string): void {
-    const server = this.server;
-    if (server === null) return;
     const m: ChatMessage = {
       id: Bun.randomUUIDv7(),
       room,
@@ -236,83 +351,93 @@ export class Hub {
       content,
       sent_at: new Date().toISOString(),
     };
-    const json = roomTopic("json", room);
-    const text = roomTopic("text", room);
-    // JSON: the echo is the same frame, so a JSON sender gets it from the topic.
-    if (server.subscriberCount(json) > 0) server.publish(json, messageFrames.json(m));
-    if (from.format === "text") {
-      from.ws?.send(messageFrames.self(m));
-      if (server.subscriberCount(text) > 1) from.ws?.publish(text, messageFrames.others(m));
-    } else if (server.subscriberCount(text) > 0) {
-      server.publish(text, messageFrames.others(m));
-    }
+    this.fanout.roomMessage(m, from);
+    if (this.clustered)
+      this.broker.publishRoom(room, { t: "message", m }).catch((e) => {
+        this.log.warn("room message not published", { room, error: errorText(e) });
+        from.send(errors.unavailable());
+      });
   }
 
-  sendDirect(from: Conn, to: string, content: string): void {
-    const m = renderDirect({
+  /**
+   * A direct message to every socket of `to`, on any node, and its echo to the sender. False when
+   * `to` has no socket anywhere (nothing is sent); a promise of that in cluster mode.
+   */
+  sendDirect(from: Conn, to: string, content: string): boolean | Promise<boolean> {
+    const m: DirectMessage = {
       id: Bun.randomUUIDv7(),
       from: from.userId,
       to,
       content,
       sent_at: new Date().toISOString(),
-    });
-    // A user's few sockets on this node are in its slot: no topic per user to keep.
-    const slot = this.slots.get(to);
-    if (slot !== undefined)
-      for (const conn of slot.conns) conn.ws?.send(conn.format === "json" ? m.json : m.recipient);
-    from.ws?.send(from.format === "json" ? m.json : m.sender);
+    };
+    if (!this.clustered) {
+      if (!this.sessions.isOnline(to)) return false;
+      this.fanout.direct(m, from);
+      return true;
+    }
+    return this.broker.publishUser(to, { t: "direct", m }).then(
+      (others) => {
+        if (others === 0 && !this.sessions.isOnline(to)) return false;
+        this.fanout.direct(m, from);
+        return true;
+      },
+      (e) => {
+        // The cluster is out of reach: this node's sockets of `to` still get it.
+        if (!this.sessions.isOnline(to)) throw e;
+        this.fanout.direct(m, from);
+        return true;
+      },
+    );
   }
 
+  /** A broadcast to every socket on every node; returns its id. */
   broadcast(from: string, content: string): string {
-    const id = Bun.randomUUIDv7();
-    const m = renderBroadcast({ id, from, content, sent_at: new Date().toISOString() });
-    for (const format of FORMATS) this.server?.publish(allTopic(format), m[format]);
-    return id;
+    const m: BroadcastMessage = {
+      id: Bun.randomUUIDv7(),
+      from,
+      content,
+      sent_at: new Date().toISOString(),
+    };
+    this.fanout.broadcast(m);
+    this.announce(() => this.broker.publishAll({ t: "broadcast", m }));
+    return m.id;
   }
 
-  // ---------------------------------------------------------------- upkeep
+  // ---------------------------------------------------------------- from other nodes
 
-  /** Token expiry, empty-room removal, idle rate-limit buckets. Cheap when there is nothing to do. */
-  maintain(now: number): void {
-    if (now / 1000 >= this.nextExpiry) this.expireTokens(now / 1000);
-    const ttlMs = this.config.roomEmptyTtlSeconds * 1000;
-    if (now - this.lastSweep >= Math.min(ttlMs / 4, 1000)) {
-      this.lastSweep = now;
-      this.registry
-        .sweep(now, ttlMs)
-        .then((removed) => {
-          for (const room of removed) this.log.info("room removed (empty)", { room });
-        })
-        .catch((e) => this.log.error("room sweep failed", { error: errorText(e) }));
-    }
-    if (now - this.lastEvict >= 10_000) {
-      this.lastEvict = now;
-      for (const [userId, slot] of this.slots)
-        if (slot.conns.size === 0 && slot.bucket.isFull(now)) this.slots.delete(userId);
+  private receive(e: Envelope): void {
+    switch (e.t) {
+      case "message":
+        this.fanout.roomMessage(e.m, null);
+        break;
+      case "room_closed":
+        this.roomClosed(e.room, e.by, null);
+        break;
+      case "direct":
+        this.fanout.direct(e.m, null);
+        break;
+      case "kick":
+        this.sessions.kick(e.user, e.reason);
+        break;
+      case "broadcast":
+        this.fanout.broadcast(e.m);
+        break;
+      case "user_changed":
+        this.users.forget(e.user);
+        break;
     }
   }
 
-  /**
-   * Closes the sockets whose token has expired. One pass over the live sockets, run only when the
-   * earliest expiry is due (tokens live for days), instead of an expiry index kept per socket.
-   */
-  private expireTokens(nowSeconds: number): void {
-    let next = Number.POSITIVE_INFINITY;
-    for (const slot of this.slots.values()) {
-      for (const conn of [...slot.conns]) {
-        if (conn.exp > nowSeconds) {
-          if (conn.exp < next) next = conn.exp;
-          continue;
-        }
-        this.log.info("token expired", { user: conn.userId, conn: conn.id });
-        conn.ws?.close(CLOSE.policy, "Token expired");
-      }
-    }
-    this.nextExpiry = next;
+  private listen(room: string): Promise<void> {
+    return this.broker
+      .subscribeRoom(room)
+      .catch((e) => this.log.warn("room channel not subscribed", { room, error: errorText(e) }));
   }
 
-  /** Number of per-user slots kept (live users plus users with a partly used bucket). */
-  get slotCount(): number {
-    return this.slots.size;
+  /** Publishes to other nodes in cluster mode; a failure is logged (the local part is done). */
+  private announce(publish: () => Promise<unknown>): void {
+    if (!this.clustered) return;
+    publish().catch((e) => this.log.warn("cluster publish failed", { error: errorText(e) }));
   }
 }

@@ -1,17 +1,30 @@
-// The UserStore contract: SQLite now, PostgreSQL with the cluster work; one suite for both.
+// The UserStore contract: SQLite and PostgreSQL, one suite for both.
 import { afterEach, describe, expect, test } from "bun:test";
 import { EmailTakenError, type UserRecord, type UserStore } from "../../src/users/store.ts";
 
-export function userStoreContract(name: string, factory: () => Promise<UserStore>): void {
+/** One empty database of the implementation under test. */
+export interface UserDatabase {
+  /** A new store on this database; two stores on one database are like two nodes. */
+  open(): Promise<UserStore>;
+}
+
+/** `fresh()` gives an empty database for each test. */
+export function userStoreContract(name: string, fresh: () => Promise<UserDatabase>): void {
   describe(`UserStore contract: ${name}`, () => {
     let open: UserStore[] = [];
-    const make = async () => {
-      const s = await factory();
+    const track = async (store: Promise<UserStore>) => {
+      const s = await store;
       open.push(s);
       return s;
     };
-    afterEach(() => {
-      for (const s of open) s.close();
+    const make = async () => track((await fresh()).open());
+    /** Two stores on one database. */
+    const pair = async () => {
+      const db = await fresh();
+      return [await track(db.open()), await track(db.open())] as const;
+    };
+    afterEach(async () => {
+      for (const s of open) await s.close();
       open = [];
     });
 
@@ -36,10 +49,13 @@ export function userStoreContract(name: string, factory: () => Promise<UserStore
       const s = await make();
       await s.create({ email: "a@example.com", hashed_password: "h" });
       const b = await s.create({ email: "b@example.com", hashed_password: "h" });
-      expect(s.create({ email: "A@EXAMPLE.COM", hashed_password: "h" })).rejects.toBeInstanceOf(
+      await expect(
+        s.create({ email: "A@EXAMPLE.COM", hashed_password: "h" }),
+      ).rejects.toBeInstanceOf(EmailTakenError);
+      await expect(s.update(b.id, { email: "A@example.com" })).rejects.toBeInstanceOf(
         EmailTakenError,
       );
-      expect(s.update(b.id, { email: "A@example.com" })).rejects.toBeInstanceOf(EmailTakenError);
+      expect((await s.getById(b.id))?.email).toBe("b@example.com");
     });
 
     test("update patches only the given fields; unknown id is undefined", async () => {
@@ -83,6 +99,64 @@ export function userStoreContract(name: string, factory: () => Promise<UserStore
       await s.delete(u.id);
       expect(s.getCached(u.id)).toBeUndefined();
       expect(s.getCached("00000000-0000-4000-8000-000000000000")).toBeUndefined();
+    });
+
+    test("a read racing an update never leaves the old row cached", async () => {
+      const s = await make();
+      const u = await s.create({ email: "r@example.com", hashed_password: "h" });
+      for (let i = 0; i < 10; i++) {
+        s.forget(u.id);
+        const [, v] = await Promise.all([
+          s.getById(u.id),
+          s.update(u.id, { full_name: `name ${i}` }),
+        ]);
+        const cached = s.getCached(u.id);
+        if (cached !== undefined) expect<UserRecord | undefined>(cached).toEqual(v);
+        expect(await s.getById(u.id)).toEqual(v);
+      }
+    });
+
+    test("forget: a change made through another store shows after forget(id)", async () => {
+      const [a, b] = await pair();
+      const u = await a.create({ email: "f@example.com", hashed_password: "h", full_name: "F" });
+      expect(await a.getById(u.id)).toEqual(u);
+      expect(await b.getById(u.id)).toEqual(u);
+      const v = await b.update(u.id, { full_name: "Changed", is_active: false });
+      expect(v).toEqual({ ...u, full_name: "Changed", is_active: false });
+      // A answers from its memory until told that the user changed elsewhere...
+      expect(a.getCached(u.id)).toEqual(u);
+      expect(await a.getById(u.id)).toEqual(u);
+      a.forget(u.id);
+      expect(a.getCached(u.id)).toBeUndefined();
+      // ...then reads the database, and caches what it read.
+      expect(await a.getById(u.id)).toEqual(v);
+      const cached = a.getCached(u.id);
+      if (cached !== undefined) expect<UserRecord | undefined>(cached).toEqual(v);
+      expect(await b.delete(u.id)).toBe(true);
+      a.forget(u.id);
+      expect(await a.getById(u.id)).toBeUndefined();
+      a.forget("00000000-0000-4000-8000-000000000000");
+      a.forget("not-a-uuid");
+    });
+
+    test("racing creates of one email (any case) on two stores: exactly one wins", async () => {
+      const [a, b] = await pair();
+      for (let round = 0; round < 5; round++) {
+        const email = `race${round}@example.com`;
+        const results = await Promise.allSettled([
+          a.create({ email, hashed_password: "h" }),
+          b.create({ email: email.toUpperCase(), hashed_password: "h" }),
+          a.create({ email: `Race${round}@Example.com`, hashed_password: "h" }),
+        ]);
+        const won = results.filter((r) => r.status === "fulfilled");
+        const lost = results.filter((r) => r.status === "rejected");
+        expect(won).toHaveLength(1);
+        expect(lost).toHaveLength(2);
+        for (const r of lost)
+          expect((r as PromiseRejectedResult).reason).toBeInstanceOf(EmailTakenError);
+        expect((await b.getByEmail(email))?.email).toBe(email);
+      }
+      expect((await a.list(0, 100)).count).toBe(5);
     });
 
     test("delete removes; a second delete is false", async () => {

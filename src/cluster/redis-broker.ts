@@ -1,0 +1,172 @@
+// Broker over Redis pub/sub (Bun's built-in RedisClient). One connection publishes, a duplicate
+// listens: a subscribed Redis connection can do nothing else. Each envelope is serialised once
+// as `{"n":nodeId,"e":envelope}`; a node drops its own (unless echo) — it delivered them already.
+// Bun's client reconnects by itself but does not restore subscriptions: on every reconnect this
+// broker unsubscribes and subscribes again to every channel it wants (a plain second subscribe
+// would deliver twice).
+import type { RedisClient } from "bun";
+import {
+  type Broker,
+  type BrokerState,
+  BrokerUnavailableError,
+  type Envelope,
+  type EnvelopeHandler,
+} from "./broker.ts";
+import { ALL, roomChannel, userChannel } from "./memory-broker.ts";
+
+export interface RedisBrokerOptions {
+  /** Channel name prefix (default `kabar:`): several clusters can share one Redis. */
+  prefix?: string;
+  echo?: boolean;
+}
+
+interface Wire {
+  n: string;
+  e: Envelope;
+}
+
+export class RedisBroker implements Broker {
+  private readonly prefix: string;
+  private readonly echo: boolean;
+  private handler: EnvelopeHandler = () => {};
+  private restoreHandler: () => void = () => {};
+  /** Channels (without prefix) this node wants to hear. */
+  private readonly wanted = new Set<string>();
+  private readonly listener = (message: string, channel: string) => this.receive(message, channel);
+  private closed = false;
+
+  private constructor(
+    readonly nodeId: string,
+    private readonly pub: RedisClient,
+    private readonly sub: RedisClient,
+    options: RedisBrokerOptions,
+  ) {
+    this.prefix = options.prefix ?? "kabar:";
+    this.echo = options.echo ?? false;
+  }
+
+  /** Takes a connected client for commands; makes its own subscriber connection. */
+  static async create(
+    nodeId: string,
+    pub: RedisClient,
+    options: RedisBrokerOptions = {},
+  ): Promise<RedisBroker> {
+    const sub = await pub.duplicate();
+    if (!sub.connected) await sub.connect();
+    const broker = new RedisBroker(nodeId, pub, sub, options);
+    sub.onconnect = () => broker.resubscribe();
+    await broker.listen(ALL);
+    return broker;
+  }
+
+  get state(): BrokerState {
+    return this.pub.connected && this.sub.connected ? "up" : "down";
+  }
+
+  onEnvelope(handler: EnvelopeHandler): void {
+    this.handler = handler;
+  }
+
+  onRestore(handler: () => void): void {
+    this.restoreHandler = handler;
+  }
+
+  subscribeRoom(room: string): Promise<void> {
+    return this.listen(roomChannel(room));
+  }
+
+  unsubscribeRoom(room: string): Promise<void> {
+    return this.unlisten(roomChannel(room));
+  }
+
+  subscribeUser(userId: string): Promise<void> {
+    return this.listen(userChannel(userId));
+  }
+
+  unsubscribeUser(userId: string): Promise<void> {
+    return this.unlisten(userChannel(userId));
+  }
+
+  async publishRoom(room: string, envelope: Envelope): Promise<void> {
+    await this.publish(roomChannel(room), envelope);
+  }
+
+  async publishUser(userId: string, envelope: Envelope): Promise<number> {
+    const channel = userChannel(userId);
+    const n = await this.publish(channel, envelope);
+    // Redis counts this node's own subscription too.
+    return this.wanted.has(channel) ? Math.max(0, n - 1) : n;
+  }
+
+  async publishAll(envelope: Envelope): Promise<void> {
+    await this.publish(ALL, envelope);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.wanted.clear();
+    this.sub.onconnect = null;
+    this.sub.close();
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private async publish(channel: string, envelope: Envelope): Promise<number> {
+    const wire = `{"n":${JSON.stringify(this.nodeId)},"e":${JSON.stringify(envelope)}}`;
+    try {
+      return await this.pub.publish(this.prefix + channel, wire);
+    } catch (e) {
+      throw new BrokerUnavailableError(e);
+    }
+  }
+
+  private receive(message: string, _channel: string): void {
+    if (this.closed) return;
+    let wire: Wire;
+    try {
+      wire = JSON.parse(message) as Wire;
+    } catch {
+      return;
+    }
+    if (wire.n === this.nodeId && !this.echo) return;
+    this.handler(wire.e, wire.n);
+  }
+
+  private async listen(channel: string): Promise<void> {
+    if (this.wanted.has(channel)) return;
+    this.wanted.add(channel);
+    try {
+      await this.sub.subscribe(this.prefix + channel, this.listener);
+    } catch (e) {
+      // Kept in `wanted`: the next reconnect subscribes it.
+      throw new BrokerUnavailableError(e);
+    }
+  }
+
+  private async unlisten(channel: string): Promise<void> {
+    if (!this.wanted.delete(channel)) return;
+    try {
+      await this.sub.unsubscribe(this.prefix + channel);
+    } catch {
+      // Down: the subscription died with the connection, and it is no longer wanted.
+    }
+  }
+
+  /** After a reconnect: every wanted channel again, exactly once. */
+  private resubscribe(): void {
+    if (this.closed) return;
+    const channels = [...this.wanted];
+    Promise.all(
+      channels.map(async (channel) => {
+        const name = this.prefix + channel;
+        await this.sub.unsubscribe(name).catch(() => {});
+        if (this.wanted.has(channel)) await this.sub.subscribe(name, this.listener);
+      }),
+    ).then(
+      () => this.restoreHandler(),
+      () => {
+        // Down again before it finished: the next onconnect tries again.
+      },
+    );
+  }
+}

@@ -1,0 +1,34 @@
+// The node's Redis connection (Bun's built-in RedisClient). No offline queue: while Redis is
+// down a command rejects at once (the caller answers `unavailable`) instead of waiting; the
+// client reconnects by itself.
+import { RedisClient } from "bun";
+
+export class RedisUnreachableError extends Error {}
+
+/** Where a Redis URL points, without its password (for logs and errors). */
+export function redisAddress(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port || "6379"}${u.pathname.length > 1 ? u.pathname : ""}`;
+  } catch {
+    return "(invalid URL)";
+  }
+}
+
+/** Connects or throws RedisUnreachableError with one line naming the address. */
+export async function connectRedis(url: string): Promise<RedisClient> {
+  const client = new RedisClient(url, {
+    enableOfflineQueue: false,
+    autoReconnect: true,
+    maxRetries: 4_294_967_295,
+    connectionTimeout: 3000,
+  });
+  try {
+    await client.connect();
+  } catch (e) {
+    client.close();
+    const why = e instanceof Error ? e.message : String(e);
+    throw new RedisUnreachableError(`cannot reach Redis at ${redisAddress(url)}: ${why}`);
+  }
+  return client;
+}

@@ -1,0 +1,67 @@
+// Local room membership: which of this node's sockets sit in each room (their Bun topic
+// subscriptions follow). The node listens to a room on the Broker from the room's first local
+// socket to its last; `ready` is that subscription, awaited before a joiner is told it is in.
+import type { RoomInfo } from "../rooms/registry.ts";
+import type { Conn } from "./connection.ts";
+import { roomTopic } from "./topics.ts";
+
+interface LocalRoom {
+  /** As the registry said when the first local socket joined (to restore it if Redis loses it). */
+  info: Omit<RoomInfo, "members">;
+  conns: Set<Conn>;
+  ready: Promise<void> | null;
+}
+
+export class Membership {
+  private readonly rooms = new Map<string, LocalRoom>();
+
+  constructor(
+    private readonly listen: (room: string) => Promise<void> | null,
+    private readonly unlisten: (room: string) => void,
+  ) {}
+
+  /** Puts a live socket in a room here; resolves when the node hears the room cluster-wide. */
+  enter(conn: Conn, info: RoomInfo): Promise<void> | null {
+    const room = info.name;
+    conn.room = room;
+    conn.ws?.subscribe(roomTopic(conn.format, room));
+    let local = this.rooms.get(room);
+    if (local === undefined) {
+      const { name, creator, createdAt } = info;
+      local = { info: { name, creator, createdAt }, conns: new Set(), ready: null };
+      this.rooms.set(room, local);
+      local.ready = this.listen(room);
+    }
+    local.conns.add(conn);
+    return local.ready;
+  }
+
+  /** Takes a socket out of a room here; the room's last local socket stops the listening. */
+  drop(conn: Conn, room: string): void {
+    conn.room = null;
+    if (conn.ws !== null) conn.ws.unsubscribe(roomTopic(conn.format, room));
+    const local = this.rooms.get(room);
+    if (local?.conns.delete(conn) && local.conns.size === 0) {
+      this.rooms.delete(room);
+      this.unlisten(room);
+    }
+  }
+
+  /** Moves every local socket out of a room (closed); returns them. */
+  dropAll(room: string): Conn[] {
+    const local = this.rooms.get(room);
+    if (local === undefined) return [];
+    const conns = [...local.conns];
+    for (const conn of conns) this.drop(conn, room);
+    return conns;
+  }
+
+  has(room: string): boolean {
+    return this.rooms.has(room);
+  }
+
+  /** Every room with local sockets: what the registry said of it, and its sockets here. */
+  *entries(): IterableIterator<[Omit<RoomInfo, "members">, ReadonlySet<Conn>]> {
+    for (const local of this.rooms.values()) yield [local.info, local.conns];
+  }
+}
