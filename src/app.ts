@@ -49,7 +49,8 @@ function buildApp(config: Config, log: Logger, deps: Parameters<typeof userRoute
   const cors = config.corsOrigins;
   const upgrade = wsUpgrade(deps);
   return new Elysia({
-    serve: { routes: { "/api/v1/ws": upgrade, "/api/v1/ws/": upgrade } },
+    // Elysia drops trailing-slash keys from `routes`: `/api/v1/ws/` is an Elysia route (ws-routes.ts).
+    serve: { routes: { "/api/v1/ws": upgrade } },
     websocket: {
       maxPayloadLength: config.wsMaxPayloadBytes,
       idleTimeout: config.wsIdleTimeoutSeconds,

@@ -1,14 +1,12 @@
 // Runs the Broker contract against every implementation, plus what only Redis can do: lose the
 // server and get it back (subscriptions restored by themselves, no duplicate delivery).
 
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import type { RedisClient } from "bun";
+import { describe, expect, test } from "bun:test";
 import { BrokerUnavailableError, type Envelope } from "../src/cluster/broker.ts";
 import { MemoryBroker, MemoryBus } from "../src/cluster/memory-broker.ts";
-import { connectRedis } from "../src/cluster/redis.ts";
 import { RedisBroker } from "../src/cluster/redis-broker.ts";
 import { brokerContract } from "./contract/broker.ts";
-import { type RedisServer, redisAvailable, startRedis } from "./redis-server.ts";
+import { redisAvailable, sharedRedis } from "./redis-server.ts";
 
 brokerContract("memory", async () => {
   const bus = new MemoryBus();
@@ -23,19 +21,11 @@ test("a memory broker on a bus of its own is 'off' (one node); on a shared bus '
 const withRedis = redisAvailable();
 
 describe.skipIf(!withRedis)("redis", () => {
-  let redis: RedisServer;
-  const clients: RedisClient[] = [];
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    for (const c of clients) c.close();
-    await redis.stop();
-  });
-  const client = async () => {
-    const c = await connectRedis(redis.url);
-    clients.push(c);
-    return c;
+  const shared = sharedRedis();
+  const client = () => shared.client();
+  const redis = {
+    kill: () => shared.server.kill(),
+    restart: () => shared.server.restart(),
   };
 
   brokerContract("redis", async () => {

@@ -1,6 +1,7 @@
 // Test helper: a RedisRoomRegistry over a client of its own (what a node would open), which
 // dispose() closes, and a fresh key prefix per call so tests never see each other's rooms.
-import { RedisClient } from "bun";
+import type { RedisClient } from "bun";
+import { connectRedis } from "../src/cluster/redis.ts";
 import { type RedisRegistryOptions, RedisRoomRegistry } from "../src/rooms/redis.ts";
 import type { RoomLimits } from "../src/rooms/registry.ts";
 
@@ -22,13 +23,6 @@ export class OwnClientRegistry extends RedisRoomRegistry {
     await super.dispose();
     this.redis.close();
   }
-}
-
-/** A connected client as a node opens it: commands reject at once while Redis is down. */
-export async function connectRedis(url: string): Promise<RedisClient> {
-  const client = new RedisClient(url, { enableOfflineQueue: false });
-  await client.connect();
-  return client;
 }
 
 export async function openRedisRegistry(

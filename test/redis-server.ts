@@ -1,10 +1,13 @@
 // A real `redis-server` of the test's own, on a free port, that a test can kill and restart.
 // Where redis-server is missing the Redis tests skip with a clear line, except under CI=true,
 // where they must run (`.ci/run` installs it).
+
+import { afterAll, beforeAll } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
+import type { RedisClient, Subprocess } from "bun";
+import { connectRedis } from "../src/cluster/redis.ts";
 import { freePort } from "./helpers.ts";
 
 export const REDIS_BIN = Bun.which("redis-server") ?? "/usr/bin/redis-server";
@@ -89,6 +92,33 @@ export async function startRedis(): Promise<RedisServer> {
     async stop() {
       await kill();
       rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * One redis-server for the tests of a describe block or file: started before them, stopped after
+ * them, with every client made by `client()` (connected as a node connects) closed first.
+ */
+export function sharedRedis(): { readonly server: RedisServer; client(): Promise<RedisClient> } {
+  let server: RedisServer | undefined;
+  const clients: RedisClient[] = [];
+  beforeAll(async () => {
+    server = await startRedis();
+  });
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await server?.stop();
+  });
+  return {
+    get server() {
+      if (server === undefined) throw new Error("sharedRedis: used before its beforeAll ran");
+      return server;
+    },
+    async client() {
+      const c = await connectRedis(this.server.url);
+      clients.push(c);
+      return c;
     },
   };
 }

@@ -2,13 +2,9 @@
 // entries), one round trip per join/leave, the NOSCRIPT fallback, and Redis going away.
 import { afterAll, afterEach, beforeAll, describe, expect, spyOn, test } from "bun:test";
 import type { RedisClient } from "bun";
+import { connectRedis } from "../src/cluster/redis.ts";
 import { RegistryUnavailableError } from "../src/rooms/registry.ts";
-import {
-  connectRedis,
-  freshPrefix,
-  type OwnClientRegistry,
-  openRedisRegistry,
-} from "./redis-rooms.ts";
+import { freshPrefix, type OwnClientRegistry, openRedisRegistry } from "./redis-rooms.ts";
 import { type RedisServer, redisAvailable, startRedis } from "./redis-server.ts";
 
 const LIMITS = { maxRooms: 100, maxRoomsPerUser: 10 };

@@ -68,7 +68,11 @@ export function wsUpgrade(deps: Deps) {
 /** REST companions of the WebSocket endpoint: health, stats, broadcast. */
 export function wsRoutes(deps: Deps) {
   const { hub } = deps;
+  const upgrade = wsUpgrade(deps);
   return new Elysia({ prefix: "/api/v1" })
+    .get("/ws/", ({ request, server }) =>
+      server ? upgrade(request, server as Server<Conn>) : detail(500, "No server"),
+    )
     .get("/ws/health", () => {
       const redis = hub.broker.state;
       return {
