@@ -5,6 +5,8 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 
 const ROOT = join(import.meta.dir, "..");
+/** BENCH_KABAR_DIR=<checkout>: the Kabar to measure (another commit's tree, for an A/B run). */
+const KABAR_ROOT = process.env.BENCH_KABAR_DIR ?? ROOT;
 const hasTaskset = Bun.which("taskset") !== null;
 
 /** `cmd` run on one CPU core (`taskset -c`); as is for core < 0 or where taskset is missing. */
@@ -125,10 +127,10 @@ export async function startKabar(
         ...profiling(),
         "--preload",
         GC_HOOK,
-        join(ROOT, "src/main.ts"),
+        join(KABAR_ROOT, "src/main.ts"),
       ]),
       {
-        cwd: ROOT,
+        cwd: KABAR_ROOT,
         env: {
           ...baseEnv(),
           ...env,
