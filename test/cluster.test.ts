@@ -3,13 +3,14 @@
 // one server: rooms, counts, messages (exactly once, in per-sender order), closes, directs,
 // broadcasts, kicks and the user cache are cluster-wide.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { resolve } from "node:path";
 import {
   clusterTestsRun,
   startCluster,
   type TestCluster,
   type TestNode,
 } from "./cluster-harness.ts";
-import { adminUser, Client, createUser, type TestUser } from "./helpers.ts";
+import { adminUser, Client, createUser, freePort, SECRET, type TestUser } from "./helpers.ts";
 
 setDefaultTimeout(30_000);
 const run = await clusterTestsRun();
@@ -474,3 +475,26 @@ describe.skipIf(!run)("cluster: Redis killed and restarted mid-chat", () => {
     for (const c of [ga, ga2, hb]) c.close();
   });
 });
+
+test("a node that cannot reach Redis at start says so in one line and exits 1", async () => {
+  const closed = await freePort();
+  const proc = Bun.spawn([process.execPath, "src/main.ts"], {
+    cwd: resolve(import.meta.dir, ".."),
+    env: {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      PORT: String(await freePort()),
+      SECRET_KEY: SECRET,
+      DATABASE_URL: "sqlite://:memory:",
+      REDIS_URL: `redis://:hunter2@127.0.0.1:${closed}`,
+    },
+    stdout: "ignore",
+    stderr: "pipe",
+  });
+  const code = await Promise.race([proc.exited, Bun.sleep(15_000).then(() => "hung")]);
+  if (code === "hung") proc.kill("SIGKILL");
+  expect(code).toBe(1);
+  const lines = (await new Response(proc.stderr).text()).trim().split("\n");
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toContain(`cannot reach Redis at 127.0.0.1:${closed}`);
+  expect(lines[0]).not.toContain("hunter2");
+}, 20_000);

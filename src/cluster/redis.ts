@@ -3,7 +3,9 @@
 // client reconnects by itself.
 import { RedisClient } from "bun";
 
-export class RedisUnreachableError extends Error {}
+export class RedisUnreachableError extends Error {
+  override readonly name = "RedisUnreachableError";
+}
 
 /** Where a Redis URL points, without its password (for logs and errors). */
 export function redisAddress(url: string): string {
@@ -15,20 +17,33 @@ export function redisAddress(url: string): string {
   }
 }
 
-/** Connects or throws RedisUnreachableError with one line naming the address. */
-export async function connectRedis(url: string): Promise<RedisClient> {
+/**
+ * Connects or throws RedisUnreachableError with one line naming the address. With retries on
+ * (a running node must reconnect by itself, however long Redis is away) the client's first
+ * `connect()` would retry for ever against a refused port: it gets `startTimeoutMs` instead.
+ */
+export async function connectRedis(url: string, startTimeoutMs = 5000): Promise<RedisClient> {
   const client = new RedisClient(url, {
     enableOfflineQueue: false,
     autoReconnect: true,
     maxRetries: 4_294_967_295,
     connectionTimeout: 3000,
   });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no answer within ${startTimeoutMs} ms`)),
+      startTimeoutMs,
+    );
+  });
   try {
-    await client.connect();
+    await Promise.race([client.connect(), timeout]);
   } catch (e) {
     client.close();
     const why = e instanceof Error ? e.message : String(e);
     throw new RedisUnreachableError(`cannot reach Redis at ${redisAddress(url)}: ${why}`);
+  } finally {
+    clearTimeout(timer);
   }
   return client;
 }

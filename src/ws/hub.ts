@@ -48,12 +48,12 @@ export class Hub {
   readonly membership: Membership;
   readonly fanout: Fanout;
   readonly upkeep: Upkeep;
-  private nextId = 1;
-
   readonly registry: RoomRegistry;
   readonly broker: Broker;
   /** Cluster mode: live nodes and per-user socket counts; null on one node. */
   readonly nodes: NodeDirectory | null;
+  private readonly heartbeat: Heartbeat | null;
+  private nextId = 1;
 
   constructor(
     readonly config: Config,
@@ -107,8 +107,6 @@ export class Hub {
             config.nodeTtlSeconds * 1000,
           );
   }
-
-  private readonly heartbeat: Heartbeat | null;
 
   get server(): Server<Conn> | null {
     return this.fanout.server;
