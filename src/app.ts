@@ -171,6 +171,7 @@ export async function createKabar(config: Config, options: KabarOptions): Promis
         .leaveCluster()
         .catch((e) => log.warn("leaving the cluster failed", { error: errorText(e) }));
       await registry.dispose();
+      await hub.history.dispose();
       await cluster.close();
       await users.close();
       log.info("stopped");

@@ -19,6 +19,9 @@ export interface Config {
   databaseUrl: string;
   redisUrl: string | undefined;
   nodeTtlSeconds: number;
+  roomHistorySize: number;
+  roomHistoryTtlSeconds: number;
+  historyMaxBytes: number;
   /** WORKERS: how many worker processes to supervise (`auto` resolved); undefined: one process. */
   workers: number | undefined;
   firstSuperuser: string;
@@ -112,6 +115,30 @@ export const SETTINGS: readonly Setting[] = [
     kind: "int",
     fallback: "10",
     help: "cluster mode: a node that has not heartbeated for this long is dead",
+    schema: Positive,
+  },
+  {
+    env: "ROOM_HISTORY_SIZE",
+    key: "roomHistorySize",
+    kind: "int",
+    fallback: "100",
+    help: "messages kept per room for `history` and recovery; 0 turns both off",
+    schema: Type.Integer({ minimum: 0, maximum: 100_000 }),
+  },
+  {
+    env: "ROOM_HISTORY_TTL_SECONDS",
+    key: "roomHistoryTtlSeconds",
+    kind: "int",
+    fallback: "600",
+    help: "a room's history is kept this long after its last message",
+    schema: Positive,
+  },
+  {
+    env: "HISTORY_MAX_BYTES",
+    key: "historyMaxBytes",
+    kind: "int",
+    fallback: "67108864",
+    help: "memory one node spends on room history (one node); the oldest messages go first",
     schema: Positive,
   },
   {
@@ -367,6 +394,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseUrl,
     redisUrl,
     nodeTtlSeconds: (out.nodeTtlSeconds as number | undefined) ?? 10,
+    roomHistorySize: (out.roomHistorySize as number | undefined) ?? 100,
+    roomHistoryTtlSeconds: (out.roomHistoryTtlSeconds as number | undefined) ?? 600,
+    historyMaxBytes: (out.historyMaxBytes as number | undefined) ?? 67_108_864,
     workers,
     firstSuperuser: (
       (out.firstSuperuser as string | undefined) ?? "admin@example.com"

@@ -18,15 +18,36 @@ export const RoomName = Type.String({ pattern: ROOM_NAME_PATTERN });
 export const Content = Type.String();
 export const UserId = Type.String({ pattern: UUID_PATTERN });
 
+/** Where a client stopped reading a room: the epoch and the last seq it saw. */
+export const Since = Type.Object({
+  epoch: Type.String({ minLength: 1, maxLength: 64 }),
+  seq: Type.Integer({ minimum: 0 }),
+});
+export const HISTORY_LIMIT_MAX = 100;
+export const HISTORY_LIMIT_DEFAULT = 50;
+
 export const Commands = {
   create_room: Type.Object({ room_name: RoomName }),
-  join_room: Type.Object({ room_name: RoomName }),
+  join_room: Type.Object({
+    room_name: RoomName,
+    /** Recovery: replay what was missed since this position (version 1.1). */
+    since: Type.Optional(Since),
+    /** Get presence_join / presence_leave / typing for this room (version 1.1). */
+    presence: Type.Optional(Type.Boolean()),
+  }),
   leave_room: Type.Object({}),
   close_room: Type.Object({ room_name: Type.Optional(RoomName) }),
   list_rooms: Type.Object({}),
   message: Type.Object({ content: Content }),
   direct: Type.Object({ user_id: UserId, content: Content }),
   broadcast: Type.Object({ content: Content }),
+  history: Type.Object({
+    room_name: Type.Optional(RoomName),
+    before: Type.Optional(Type.Integer({ minimum: 1 })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: HISTORY_LIMIT_MAX })),
+  }),
+  presence: Type.Object({ room_name: Type.Optional(RoomName) }),
+  typing: Type.Object({}),
 } satisfies Record<string, TSchema>;
 
 export type CommandName = keyof typeof Commands;
@@ -37,6 +58,10 @@ export const FIELD_RULES: Record<string, string> = {
   room_name: "room_name must be 1-100 characters of letters, digits, '_' or '-'",
   content: `content must be a string of 1-${CONTENT_MAX} characters`,
   user_id: "user_id must be a UUID",
+  since: "since must be an object {epoch: string, seq: integer >= 0}",
+  presence: "presence must be true or false",
+  before: "before must be an integer >= 1",
+  limit: `limit must be an integer from 1 to ${HISTORY_LIMIT_MAX}`,
 };
 
 /** Trims `content` in place; returns an error reason or undefined. */
@@ -92,6 +117,17 @@ export const RoomSummary = Type.Object({
 });
 export type RoomSummary = Static<typeof RoomSummary>;
 
+const MessageFields = {
+  id: Type.String(),
+  room: Type.String(),
+  from: Type.String(),
+  content: Type.String(),
+  sent_at: Time,
+  /** Version 1.1: the message's place in the room's stream. */
+  seq: Type.Integer({ minimum: 1 }),
+  epoch: Type.String(),
+};
+
 const ev = <T extends string, P extends Record<string, TSchema>>(type: T, props: P) =>
   Type.Object({ type: Type.Literal(type), ...props });
 const Text = Type.String();
@@ -100,18 +136,21 @@ const Text = Type.String();
 export const Events = {
   welcome: ev("welcome", { user_id: Type.String(), text: Text }),
   room_created: ev("room_created", { room: Type.String(), text: Text }),
-  room_joined: ev("room_joined", { room: Type.String(), members: Type.Integer(), text: Text }),
+  room_joined: ev("room_joined", {
+    room: Type.String(),
+    members: Type.Integer(),
+    /** The room's epoch and latest seq (0 when none yet). */
+    epoch: Type.String(),
+    seq: Type.Integer(),
+    /** Only when the join asked for recovery (`since`). */
+    recovered: Type.Optional(Type.Boolean()),
+    text: Text,
+  }),
   room_left: ev("room_left", { room: Type.String(), text: Text }),
   room_closed: ev("room_closed", { room: Type.String(), by: Type.String(), text: Text }),
   room_update: ev("room_update", { room: RoomOrNull, text: Text }),
   rooms: ev("rooms", { rooms: Type.Array(RoomSummary), text: Text }),
-  message: ev("message", {
-    id: Type.String(),
-    room: Type.String(),
-    from: Type.String(),
-    content: Type.String(),
-    sent_at: Time,
-  }),
+  message: ev("message", MessageFields),
   direct: ev("direct", {
     id: Type.String(),
     from: Type.String(),
@@ -127,6 +166,21 @@ export const Events = {
   }),
   bot: ev("bot", { content: Type.String(), text: Text }),
   error: ev("error", { code: ErrorCode, text: Text }),
+  history: ev("history", {
+    room: Type.String(),
+    epoch: Type.String(),
+    messages: Type.Array(Type.Object(MessageFields)),
+    text: Text,
+  }),
+  presence: ev("presence", {
+    room: Type.String(),
+    users: Type.Array(Type.Object({ user_id: Type.String(), connections: Type.Integer() })),
+    text: Text,
+  }),
+  presence_join: ev("presence_join", { room: Type.String(), user_id: Type.String(), text: Text }),
+  presence_leave: ev("presence_leave", { room: Type.String(), user_id: Type.String(), text: Text }),
+  /** JSON only: text-format sockets never get it. */
+  typing: ev("typing", { room: Type.String(), user_id: Type.String() }),
 };
 export const ServerEvent = Type.Union(Object.values(Events));
 export type ServerEvent = Static<typeof ServerEvent>;
@@ -159,11 +213,19 @@ export const events = {
     }),
   roomCreated: (room: string) =>
     render({ type: "room_created", room, text: `${SYS} Room '${room}' created successfully!` }),
-  roomJoined: (room: string, members: number) =>
+  roomJoined: (
+    room: string,
+    members: number,
+    at: { epoch: string; seq: number },
+    recovered?: boolean,
+  ) =>
     render({
       type: "room_joined",
       room,
       members,
+      epoch: at.epoch,
+      seq: at.seq,
+      ...(recovered === undefined ? {} : { recovered }),
       text: `${SYS} Joined room '${room}' successfully!`,
     }),
   roomLeft: (room: string) =>
@@ -196,6 +258,44 @@ export const events = {
     }),
   bot: (content: string) => render({ type: "bot", content, text: `Bot: ${content}` }),
   error: (code: ErrorCode, text: string) => render({ type: "error", code, text }),
+  history: (room: string, epoch: string, messages: readonly ChatMessage[]) =>
+    render({
+      type: "history",
+      room,
+      epoch,
+      messages: messages.map(messageObject),
+      text: [
+        `${SYS} History of '${room}': ${messages.length} messages`,
+        ...messages.map(messageFrames.others),
+      ].join("\n"),
+    }),
+  presence: (room: string, users: ReadonlyArray<{ user_id: string; connections: number }>) =>
+    render({
+      type: "presence",
+      room,
+      users,
+      text: [
+        `${SYS} Online in '${room}': ${users.length} users`,
+        ...users.map((u) => `  - ${u.user_id}`),
+      ].join("\n"),
+    }),
+  presenceJoin: (room: string, userId: string) =>
+    render({
+      type: "presence_join",
+      room,
+      user_id: userId,
+      text: `${SYS} User ${userId} joined '${room}'`,
+    }),
+  presenceLeave: (room: string, userId: string) =>
+    render({
+      type: "presence_leave",
+      room,
+      user_id: userId,
+      text: `${SYS} User ${userId} left '${room}'`,
+    }),
+  /** JSON only (no text line: text-format sockets never get it). */
+  typing: (room: string, userId: string): string =>
+    JSON.stringify({ type: "typing", room, user_id: userId }),
 };
 
 export interface ChatMessage {
@@ -204,7 +304,21 @@ export interface ChatMessage {
   from: string;
   content: string;
   sent_at: string;
+  /** Version 1.1: set once the room's stream gave the message its place. */
+  seq?: number;
+  epoch?: string;
 }
+
+/** A message as it stands in `message` events and `history` lists (fields in wire order). */
+const messageObject = (m: ChatMessage) => ({
+  id: m.id,
+  room: m.room,
+  from: m.from,
+  content: m.content,
+  sent_at: m.sent_at,
+  seq: m.seq,
+  epoch: m.epoch,
+});
 /**
  * A room message: one JSON frame for everyone, two text lines (sender, others). Each rendering is
  * built only when some socket will receive it.
@@ -218,6 +332,8 @@ export const messageFrames = {
       from: m.from,
       content: m.content,
       sent_at: m.sent_at,
+      seq: m.seq,
+      epoch: m.epoch,
     }),
   self: (m: ChatMessage): string => `You wrote: ${m.content}`,
   others: (m: ChatMessage): string => `User ${m.from} says: ${m.content}`,

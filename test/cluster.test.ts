@@ -24,6 +24,15 @@ async function nextEvent(c: Client, ms = 3000): Promise<Ev> {
   return JSON.parse(await c.next(ms)) as Ev;
 }
 
+/** Runs `action`, then reads `c` until an event of `type` arrives. */
+async function nextEventOf(c: Client, type: string, action: () => Promise<void>): Promise<Ev> {
+  await action();
+  for (;;) {
+    const e = await nextEvent(c);
+    if (e.type === type) return e;
+  }
+}
+
 async function joined(c: Client, name: string): Promise<Ev> {
   c.send({ type: "join_room", room_name: name });
   const ev = await nextEvent(c);
@@ -222,11 +231,16 @@ describe.skipIf(!run)("cluster: 3 nodes", () => {
     const total = perSender * senders.length;
     for (const c of [...senders, ...listeners]) {
       const got: string[] = [];
+      const seqs: number[] = [];
       while (got.length < total) {
         const ev = await nextEvent(c, 5000);
-        if (ev.type === "message") got.push(ev.content as string);
+        if (ev.type !== "message") continue;
+        got.push(ev.content as string);
+        seqs.push(ev.seq as number);
       }
       expect(new Set(got).size).toBe(total);
+      // One gap-free sequence, seen in the same order by every socket on every node.
+      expect(seqs).toEqual(Array.from({ length: total }, (_, i) => i + 1));
       for (let i = 0; i < senders.length; i++) {
         const mine = got.filter((g) => g.startsWith(`${i}:`));
         expect(mine).toEqual(Array.from({ length: perSender }, (_, k) => `${i}:${k}`));
@@ -383,6 +397,79 @@ describe.skipIf(!run)("cluster: limits, stats and a node that dies", () => {
   });
 });
 
+describe.skipIf(!run)("cluster: history and recovery", () => {
+  let cluster: TestCluster;
+  beforeAll(async () => {
+    cluster = await startCluster(2, { NODE_TTL_SECONDS: "2", RATE_LIMIT_CAPACITY: "100000" });
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  test("recovery on another node after the first node is SIGKILLed, while 5 senders keep sending", async () => {
+    const [a] = cluster.nodes as [TestNode];
+    const victim = await cluster.start();
+    const survivor = cluster.nodes[1] as TestNode;
+    const users = await Promise.all(Array.from({ length: 6 }, () => createUser(a)));
+    const name = room("recover");
+    const senders = await Promise.all(users.slice(0, 5).map((u) => Client.connect(a, u.token)));
+    (senders[0] as Client).send({ type: "create_room", room_name: name });
+    await nextEvent(senders[0] as Client);
+    for (const s of senders) await joined(s, name);
+    const reader = users[5] as TestUser;
+    const before = await Client.connect(victim, reader.token);
+    await joined(before, name);
+    for (const [i, s] of senders.entries()) s.send({ type: "message", content: `b${i}` });
+    let last: Ev = {};
+    for (let i = 0; i < 5; i++) last = await nextEvent(before);
+    expect(last).toMatchObject({ type: "message", seq: 5 });
+    await victim.kill("SIGKILL");
+    // They keep sending while the reader is away and while it joins on the survivor.
+    for (let k = 0; k < 10; k++)
+      for (const [i, s] of senders.entries()) s.send({ type: "message", content: `m${i}-${k}` });
+    const back = await Client.connect(survivor, reader.token);
+    back.send({ type: "join_room", room_name: name, since: { epoch: last.epoch, seq: 5 } });
+    for (let k = 10; k < 15; k++)
+      for (const [i, s] of senders.entries()) s.send({ type: "message", content: `m${i}-${k}` });
+    const j = await nextEvent(back);
+    expect(j).toMatchObject({ type: "room_joined", recovered: true, epoch: last.epoch });
+    const seqs: number[] = [];
+    while (seqs.length < 75) {
+      const e = await nextEvent(back, 5000);
+      if (e.type === "message") seqs.push(e.seq as number);
+    }
+    expect(seqs).toEqual(Array.from({ length: 75 }, (_, i) => 6 + i));
+    expect(await back.stray()).toEqual([]);
+    for (const c of [...senders, back]) c.close();
+  });
+
+  test("history paging across nodes; recovery refused after a history overflow", async () => {
+    const [a, b] = cluster.nodes as [TestNode, TestNode];
+    const u = await createUser(a);
+    const name = room("page");
+    const ca = await Client.connect(a, u.token);
+    ca.send({ type: "create_room", room_name: name });
+    await nextEvent(ca);
+    await joined(ca, name);
+    for (let i = 1; i <= 120; i++) ca.send({ type: "message", content: `p${i}` });
+    let lastEv: Ev = {};
+    for (let i = 0; i < 120; i++) lastEv = await nextEvent(ca);
+    const cb = await Client.connect(b, u.token);
+    cb.send({ type: "history", room_name: name, limit: 5 });
+    const page = await nextEvent(cb);
+    expect((page.messages as Ev[]).map((m) => m.seq)).toEqual([116, 117, 118, 119, 120]);
+    cb.send({ type: "history", room_name: name, before: 30, limit: 100 });
+    // The default 100 kept: seq 21 … 120; below 30 that is 21 … 29.
+    expect(((await nextEvent(cb)).messages as Ev[]).map((m) => m.seq)).toEqual([
+      21, 22, 23, 24, 25, 26, 27, 28, 29,
+    ]);
+    cb.send({ type: "join_room", room_name: name, since: { epoch: lastEv.epoch, seq: 10 } });
+    expect(await nextEvent(cb)).toMatchObject({ type: "room_joined", recovered: false, seq: 120 });
+    ca.close();
+    cb.close();
+  });
+});
+
 describe.skipIf(!run)("cluster: Redis killed and restarted mid-chat", () => {
   let cluster: TestCluster;
   beforeAll(async () => {
@@ -405,6 +492,10 @@ describe.skipIf(!run)("cluster: Redis killed and restarted mid-chat", () => {
     for (const c of [ga, hb]) await joined(c, name);
     ga2.send({ type: "join_room", room_name: name });
     await ga2.take(2);
+    hb.send({ type: "message", content: "before" });
+    const oldEpoch = (await nextEvent(hb)).epoch;
+    await nextEvent(ga);
+    await ga2.next();
 
     await cluster.redis.kill();
     const health = async (n: TestNode) => (await (await fetch(`${n.api}/ws/health`)).json()) as Ev;
@@ -414,11 +505,15 @@ describe.skipIf(!run)("cluster: Redis killed and restarted mid-chat", () => {
       h = await health(a);
     }
     expect(h).toMatchObject({ status: "degraded", redis: "down", node: a.id });
-    // Same-node delivery still works; the sender learns the cluster did not get it.
+    // A room message needs the room's cluster-wide sequence: refused, and delivered to no one
+    // (not even on this node), so that no socket holds a message the others and the history lack.
     ga.send({ type: "message", content: "during" });
-    expect(await nextEvent(ga)).toMatchObject({ type: "message", content: "during" });
-    expect(await ga2.next()).toBe(`User ${gina.id} says: during`);
     expect(await nextEvent(ga)).toMatchObject({ type: "error", code: "unavailable" });
+    // A direct message to a user with a socket on this node still arrives.
+    ga.send({ type: "direct", user_id: gina.id, content: "to my other tab" });
+    expect(await nextEvent(ga)).toMatchObject({ type: "direct", content: "to my other tab" });
+    expect(await nextEvent(ga)).toMatchObject({ type: "direct", content: "to my other tab" });
+    expect(await ga2.next()).toBe(`[Private] User ${gina.id} says: to my other tab`);
     ga.send({ type: "list_rooms" });
     expect(await nextEvent(ga)).toMatchObject({
       type: "error",
@@ -468,6 +563,19 @@ describe.skipIf(!run)("cluster: Redis killed and restarted mid-chat", () => {
     expect(await nextEvent(ga)).toMatchObject({ content: "once" });
     expect(await ga2.next()).toBe(`User ${hal.id} says: once`);
     for (const c of [ga, ga2, hb]) expect(await c.stray()).toEqual([]);
+    // Redis lost the room's stream: a new epoch, and recovery from before the restart is refused.
+    const latest = await nextEventOf(hb, "message", async () => {
+      ga.send({ type: "message", content: "probe" });
+    });
+    expect(latest.epoch).not.toBe(oldEpoch);
+    const late = await Client.connect(b, hal.token);
+    late.send({ type: "join_room", room_name: name, since: { epoch: oldEpoch, seq: 1 } });
+    expect(await nextEvent(late)).toMatchObject({ type: "room_joined", recovered: false });
+    await nextEvent(late);
+    late.send({ type: "leave_room" });
+    await late.take(2);
+    late.close();
+    for (const c of [ga, ga2, hb]) c.inbox.length = 0;
     // The room is listed again with its members (the nodes recorded their state again).
     ga.send({ type: "list_rooms" });
     const rooms = (await nextEvent(ga)).rooms as Ev[];

@@ -131,7 +131,10 @@ export class Sock {
   }
 
   expectJoined(room: string, members: number) {
-    return this.expect({ type: "room_joined", room, members }, line.joined(room));
+    return this.expect(
+      { type: "room_joined", room, members, epoch: expect.any(String), seq: expect.any(Number) },
+      line.joined(room),
+    );
   }
 
   expectLeft(room: string) {
@@ -157,6 +160,8 @@ export class Sock {
         from,
         content,
         sent_at: expect.stringMatching(ISO_UTC),
+        seq: expect.any(Number),
+        epoch: expect.any(String),
       },
       self ? `You wrote: ${content}` : `User ${from} says: ${content}`,
     );

@@ -8,11 +8,15 @@
 // are plain objects; an implementation that crosses a process boundary serialises each one once.
 // By default a node never receives its own envelopes (it delivered to its own sockets already);
 // `echo: true` delivers them back in the broker's order, for rooms whose order the broker fixes.
+import type { Announce } from "../history/history.ts";
 import type { BroadcastMessage, ChatMessage, DirectMessage } from "../protocol.ts";
 
 export type Envelope =
-  /** A room message, to the room's sockets. */
-  | { t: "message"; m: ChatMessage }
+  /**
+   * A room message, to the room's sockets. `c`: the sending socket's id on its node (for the
+   * sender's own echo when the message comes back in the room's order).
+   */
+  | { t: "message"; m: ChatMessage; c?: number }
   /** The room was closed by its creator: its members are moved out. */
   | { t: "room_closed"; room: string; by: string }
   /** A direct message, to every socket of `m.to`. */
@@ -47,6 +51,12 @@ export interface Broker {
   publishUser(userId: string, envelope: Envelope): Promise<number>;
   /** To every other node. */
   publishAll(envelope: Envelope): Promise<void>;
+  /**
+   * How the room history publishes a message in the same atomic step as it gives it a seq
+   * (Redis): the channel and the payload around seq and epoch. Such a message reaches every node
+   * listening to the room, this one included, in the room's order. Undefined: no such backend.
+   */
+  announce?(room: string, envelope: Envelope): Announce;
   close(): Promise<void>;
 }
 

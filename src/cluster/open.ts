@@ -1,6 +1,9 @@
 // Picks the shared parts by REDIS_URL: unset → one node (memory broker and room registry);
 // set → a cluster member (Redis broker and room registry on one Redis connection).
 import type { Config } from "../config.ts";
+import type { History, HistoryLimits } from "../history/history.ts";
+import { MemoryHistory } from "../history/memory.ts";
+import { RedisHistory } from "../history/redis.ts";
 import { MemoryRoomRegistry } from "../rooms/memory.ts";
 import { RedisRoomRegistry } from "../rooms/redis.ts";
 import type { RoomRegistry } from "../rooms/registry.ts";
@@ -20,6 +23,8 @@ export interface ClusterParts {
   nodes: NodeDirectory | null;
   /** The shared rate-limit buckets; null on one node. */
   leases: TokenLeases | null;
+  /** Room history and sequence numbers: in memory on one node, in Redis in a cluster. */
+  history: History;
   close(): Promise<void>;
 }
 
@@ -28,12 +33,18 @@ export const newNodeId = (): string => crypto.randomUUID().replaceAll("-", "").s
 
 export async function openCluster(config: Config, nodeId: string): Promise<ClusterParts> {
   const limits = { maxRooms: config.maxRooms, maxRoomsPerUser: config.maxRoomsPerUser };
+  const kept: HistoryLimits = {
+    size: config.roomHistorySize,
+    ttlMs: config.roomHistoryTtlSeconds * 1000,
+    maxBytes: config.historyMaxBytes,
+  };
   if (config.redisUrl === undefined)
     return {
       broker: new MemoryBroker(nodeId),
       registry: new MemoryRoomRegistry(limits),
       nodes: null,
       leases: null,
+      history: new MemoryHistory(kept),
       close: async () => {},
     };
   const redis = await connectRedis(config.redisUrl);
@@ -43,12 +54,15 @@ export async function openCluster(config: Config, nodeId: string): Promise<Clust
   await nodes.load();
   const leases = new RedisTokenLeases(redis);
   await leases.load();
+  const history = new RedisHistory(redis, kept);
+  await history.load();
   const broker = await RedisBroker.create(nodeId, redis);
   return {
     broker,
     registry,
     nodes,
     leases,
+    history,
     async close() {
       await broker.close();
       redis.close();

@@ -5,6 +5,7 @@
 // broker unsubscribes and subscribes again to every channel it wants (a plain second subscribe
 // would deliver twice).
 import type { RedisClient } from "bun";
+import type { Announce } from "../history/history.ts";
 import {
   type Broker,
   type BrokerState,
@@ -23,6 +24,9 @@ export interface RedisBrokerOptions {
 interface Wire {
   n: string;
   e: Envelope;
+  /** Set by the room history's atomic append: the message's seq and epoch. */
+  s?: number;
+  p?: string;
 }
 
 export class RedisBroker implements Broker {
@@ -102,6 +106,15 @@ export class RedisBroker implements Broker {
     await this.publish(ALL, envelope);
   }
 
+  announce(room: string, envelope: Envelope): Announce {
+    return {
+      channel: this.prefix + roomChannel(room),
+      head: `{"n":${JSON.stringify(this.nodeId)},"s":`,
+      mid: ',"p":"',
+      tail: `","e":${JSON.stringify(envelope)}}`,
+    };
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.wanted.clear();
@@ -128,7 +141,11 @@ export class RedisBroker implements Broker {
     } catch {
       return;
     }
-    if (wire.n === this.nodeId && !this.echo) return;
+    if (wire.s !== undefined && wire.e.t === "message") {
+      // In the room's order, to every node: this one's own sockets get it from here too.
+      wire.e.m.seq = wire.s;
+      wire.e.m.epoch = wire.p;
+    } else if (wire.n === this.nodeId && !this.echo) return;
     this.handler(wire.e, wire.n);
   }
 

@@ -47,6 +47,12 @@ export class Fanout {
     }
   }
 
+  /** One room message to one socket (a replay after recovery): its usual frame or line. */
+  toSocket(conn: Conn, m: ChatMessage): void {
+    if (conn.format === "json") conn.ws?.send(messageFrames.json(m));
+    else conn.ws?.send(m.from === conn.userId ? messageFrames.self(m) : messageFrames.others(m));
+  }
+
   /** A direct message to the recipient's sockets here, and its echo to `from` when given. */
   direct(m: DirectMessage, from: Conn | null): void {
     const r = renderDirect(m);

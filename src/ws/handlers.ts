@@ -1,7 +1,7 @@
 // The command registry: `type` → handler. A new command is one schema plus one entry here
 // (or `handlers.set(...)` on the map passed to `createKabar`), as in the seed's `handlers` dict.
 import { botReply } from "../bot.ts";
-import { Commands, errors, events } from "../protocol.ts";
+import { Commands, errors, events, HISTORY_LIMIT_DEFAULT } from "../protocol.ts";
 import { type Handlers, handler } from "./handler.ts";
 import { roomSummary } from "./hub.ts";
 
@@ -20,18 +20,20 @@ export function defaultHandlers(): Handlers {
     ],
     [
       "join_room",
-      handler(Commands.join_room, async (conn, { room_name }) => {
+      handler(Commands.join_room, async (conn, { room_name, since }) => {
         if (conn.room === room_name) return conn.send(errors.alreadyInRoom(room_name));
         const room = await conn.hub.registry.join(room_name, conn.key, Date.now());
         if (!room) return conn.send(errors.roomNotFound(room_name));
         const previous = conn.room;
         if (previous !== null) await conn.hub.leaveRoom(conn);
-        if (!(await conn.hub.enterRoom(conn, room))) return;
-        conn.batch(() => {
-          if (previous !== null) conn.send(events.roomLeft(previous));
-          conn.send(events.roomJoined(room_name, room.members));
-          conn.send(events.roomUpdate(room_name));
-        });
+        await conn.hub.enterRoom(conn, room, { since }, (e) =>
+          conn.batch(() => {
+            if (previous !== null) conn.send(events.roomLeft(previous));
+            conn.send(events.roomJoined(room_name, room.members, e.position, e.recovered));
+            conn.send(events.roomUpdate(room_name));
+            for (const m of e.replay) conn.hub.fanout.toSocket(conn, m);
+          }),
+        );
       }),
     ],
     [
@@ -71,11 +73,13 @@ export function defaultHandlers(): Handlers {
       handler(Commands.message, (conn, { content }) => {
         const room = conn.room;
         if (room === null) return conn.send(errors.notInRoomToSend());
-        conn.hub.sendToRoom(conn, room, content);
-        if (conn.hub.config.botEnabled) {
-          const reply = botReply(content);
-          if (reply !== undefined) conn.send(events.bot(reply));
-        }
+        const reply = conn.hub.config.botEnabled ? botReply(content) : undefined;
+        conn.hub.sendToRoom(
+          conn,
+          room,
+          content,
+          reply === undefined ? undefined : () => conn.send(events.bot(reply)),
+        );
       }),
     ],
     [
@@ -95,6 +99,21 @@ export function defaultHandlers(): Handlers {
         const user = await conn.hub.users.getById(conn.userId);
         if (!user?.is_superuser) return conn.send(errors.forbidden());
         conn.hub.broadcast(conn.userId, content);
+      }),
+    ],
+    [
+      "history",
+      handler(Commands.history, async (conn, { room_name, before, limit }) => {
+        const name = room_name ?? conn.room;
+        if (name === null) return conn.send(errors.notInRoom());
+        if (!(await conn.hub.registry.get(name))) return conn.send(errors.roomNotFound(name));
+        const page = await conn.hub.history.page(
+          name,
+          before,
+          limit ?? HISTORY_LIMIT_DEFAULT,
+          Date.now(),
+        );
+        conn.send(events.history(name, page.top.epoch, page.messages));
       }),
     ],
   ]);

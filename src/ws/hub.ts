@@ -9,6 +9,7 @@ import { LeasedBucket } from "../cluster/leases.ts";
 import type { NodeDirectory, NodeInfo } from "../cluster/nodes.ts";
 import type { ClusterParts } from "../cluster/open.ts";
 import type { Config } from "../config.ts";
+import type { History, Position } from "../history/history.ts";
 import { errorText, type Logger } from "../log.ts";
 import {
   type BroadcastMessage,
@@ -26,6 +27,7 @@ import { Conn, type Socket } from "./connection.ts";
 import { Fanout } from "./fanout.ts";
 import type { Handlers } from "./handler.ts";
 import { Membership } from "./membership.ts";
+import { type Entered, entered, type Joining } from "./recovery.ts";
 import { CLOSE, Sessions } from "./sessions.ts";
 import { allTopic } from "./topics.ts";
 import { Upkeep } from "./upkeep.ts";
@@ -53,6 +55,11 @@ export class Hub {
   /** Cluster mode: live nodes and per-user socket counts; null on one node. */
   readonly nodes: NodeDirectory | null;
   private readonly heartbeat: Heartbeat | null;
+  readonly history: History;
+  /** Joins in progress, by room: what arrives for the room while its history is read. */
+  private readonly joining = new Map<string, Set<Joining>>();
+  /** Cluster mode: what to do once a socket's own message came back in the room's order. */
+  private readonly afterEcho = new Map<string, () => void>();
   private nextId = 1;
 
   constructor(
@@ -62,8 +69,9 @@ export class Hub {
     readonly handlers: Handlers,
     shared: Omit<ClusterParts, "close">,
   ) {
-    const { registry, broker, nodes, leases } = shared;
+    const { registry, broker, nodes, leases, history } = shared;
     this.registry = registry;
+    this.history = history;
     this.broker = broker;
     this.nodes = nodes;
     this.nodeId = broker.nodeId;
@@ -79,14 +87,14 @@ export class Hub {
         : (userId, local) => new LeasedBucket(userId, leases, capacity, refill, batch, local),
     );
     this.fanout = new Fanout(this.sessions);
-    this.upkeep = new Upkeep(config, log, this.sessions, registry);
+    this.upkeep = new Upkeep(config, log, this.sessions, registry, history);
     this.membership = new Membership(
       (room) => (this.clustered ? this.listen(room) : null),
       (room) => {
         if (this.clustered) this.broker.unsubscribeRoom(room).catch(() => {});
       },
     );
-    broker.onEnvelope((envelope) => this.receive(envelope));
+    broker.onEnvelope((envelope, fromNode) => this.receive(envelope, fromNode));
     // Redis is back: beat now rather than at the next tick (a restarted Redis has lost this
     // node's state, which the beat notices and records again).
     broker.onRestore(() => {
@@ -302,19 +310,55 @@ export class Hub {
   // ---------------------------------------------------------------- rooms
 
   /**
-   * Puts a socket in a room it already joined in the registry; resolves once this node hears the
-   * room cluster-wide. False if the socket closed meanwhile.
+   * Puts a socket in a room it already joined in the registry: once this node hears the room
+   * cluster-wide, reads the room's position (and with `since`, the history after it), calls
+   * `tell` with what the socket is to be told — room_joined's position, whether it recovered,
+   * the messages to replay — and makes the socket live, in one synchronous step, so no message
+   * falls between the replay and the live ones. False if the socket closed meanwhile.
    */
-  async enterRoom(conn: Conn, room: RoomInfo): Promise<boolean> {
+  async enterRoom(
+    conn: Conn,
+    room: RoomInfo,
+    want: { since?: Position | undefined },
+    tell: (e: Entered) => void,
+  ): Promise<boolean> {
     if (conn.ws === null) {
       this.registry
         .leave(room.name, conn.key, Date.now())
         .catch((e) => this.log.error("leave after close failed", { error: errorText(e) }));
       return false;
     }
-    const ready = this.membership.enter(conn, room);
-    if (ready !== null) await ready;
-    return conn.ws !== null;
+    const join: Joining = { conn, buffer: [] };
+    let set = this.joining.get(room.name);
+    if (set === undefined) {
+      set = new Set();
+      this.joining.set(room.name, set);
+    }
+    set.add(join);
+    try {
+      const ready = this.membership.enter(conn, room);
+      if (ready !== null) await ready;
+      const now = Date.now();
+      const since = want.since;
+      const read =
+        since !== undefined && this.config.roomHistorySize > 0
+          ? await this.history.since(room.name, since, now)
+          : { ok: false as const, top: await this.history.position(room.name, now) };
+      if (conn.ws === null || conn.room !== room.name) return false;
+      tell(entered(since, read, join.buffer));
+      this.membership.live(conn, room.name);
+      return true;
+    } finally {
+      set.delete(join);
+      if (set.size === 0) this.joining.delete(room.name);
+    }
+  }
+
+  /** A room message for the sockets joining the room right now (held until they go live). */
+  private hold(m: ChatMessage): void {
+    if (this.joining.size === 0) return;
+    const set = this.joining.get(m.room);
+    if (set !== undefined) for (const j of set) j.buffer.push(m);
   }
 
   /** Takes a socket out of its current room, here and in the registry. */
@@ -335,23 +379,47 @@ export class Hub {
     this.fanout.roomEvent(room, events.roomClosedToMembers(room, by), closer);
     this.fanout.roomEvent(room, events.roomUpdate(null), closerInside ? null : closer);
     this.membership.dropAll(room);
-    if (closer !== null)
+    if (closer !== null) {
+      this.history.drop(room).catch(() => {});
       this.announce(() => this.broker.publishRoom(room, { t: "room_closed", room, by }));
+    }
   }
 
   // ---------------------------------------------------------------- messages
 
-  sendToRoom(from: Conn, room: string, content: string): void {
+  /**
+   * A room message: its place in the room's stream (seq, epoch), then every socket of the room
+   * on every node, in that order. `then` runs once the sender has its echo (the bot's reply
+   * comes after it). One node: all at once. Cluster: the history's one atomic Redis step gives
+   * the seq and publishes; every node, this one too, delivers in the order Redis publishes.
+   */
+  sendToRoom(from: Conn, room: string, content: string, then?: () => void): void {
+    const now = Date.now();
     const m: ChatMessage = {
       id: Bun.randomUUIDv7(),
       room,
       from: from.userId,
       content,
-      sent_at: new Date().toISOString(),
+      sent_at: new Date(now).toISOString(),
     };
-    this.fanout.roomMessage(m, from);
-    if (this.clustered)
-      this.broker.publishRoom(room, { t: "message", m }).catch((e) => {
+    const history = this.history;
+    if (history.appendNow !== undefined) {
+      const placed = history.appendNow(room, m, now);
+      this.hold(placed);
+      this.fanout.roomMessage(placed, from);
+      then?.();
+      if (this.clustered)
+        this.broker.publishRoom(room, { t: "message", m: placed }).catch((e) => {
+          this.log.warn("room message not published", { room, error: errorText(e) });
+          from.send(errors.unavailable());
+        });
+      return;
+    }
+    if (then !== undefined) this.afterEcho.set(m.id, then);
+    history
+      .append(room, m, now, this.broker.announce?.(room, { t: "message", m, c: from.id }))
+      .catch((e) => {
+        this.afterEcho.delete(m.id);
         this.log.warn("room message not published", { room, error: errorText(e) });
         from.send(errors.unavailable());
       });
@@ -404,11 +472,23 @@ export class Hub {
 
   // ---------------------------------------------------------------- from other nodes
 
-  private receive(e: Envelope): void {
+  private receive(e: Envelope, fromNode: string): void {
     switch (e.t) {
-      case "message":
-        this.fanout.roomMessage(e.m, null);
+      case "message": {
+        const m = e.m;
+        // This node's own message, back in the room's order: its sender gets the echo now.
+        const own = fromNode === this.nodeId ? this.sessions.find(m.from, e.c) : null;
+        this.hold(m);
+        this.fanout.roomMessage(m, own);
+        if (fromNode === this.nodeId) {
+          const then = this.afterEcho.get(m.id);
+          if (then !== undefined) {
+            this.afterEcho.delete(m.id);
+            then();
+          }
+        }
         break;
+      }
       case "room_closed":
         this.roomClosed(e.room, e.by, null);
         break;

@@ -20,11 +20,13 @@ export class Membership {
     private readonly unlisten: (room: string) => void,
   ) {}
 
-  /** Puts a live socket in a room here; resolves when the node hears the room cluster-wide. */
+  /**
+   * Puts a live socket in a room here; resolves when the node hears the room cluster-wide. The
+   * socket's Bun topic is subscribed by `live` (after a recovering join has replayed).
+   */
   enter(conn: Conn, info: RoomInfo): Promise<void> | null {
     const room = info.name;
     conn.room = room;
-    conn.ws?.subscribe(roomTopic(conn.format, room));
     let local = this.rooms.get(room);
     if (local === undefined) {
       const { name, creator, createdAt } = info;
@@ -34,6 +36,11 @@ export class Membership {
     }
     local.conns.add(conn);
     return local.ready;
+  }
+
+  /** From now on the socket gets the room's messages from its Bun topic. */
+  live(conn: Conn, room: string): void {
+    conn.ws?.subscribe(roomTopic(conn.format, room));
   }
 
   /** Takes a socket out of a room here; the room's last local socket stops the listening. */

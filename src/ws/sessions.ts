@@ -66,6 +66,13 @@ export class Sessions {
     return this.slots.get(userId)?.conns ?? EMPTY;
   }
 
+  /** The user's live socket with this id here, or null. */
+  find(userId: string, id: number | undefined): Conn | null {
+    if (id === undefined) return null;
+    for (const conn of this.socketsOf(userId)) if (conn.id === id) return conn;
+    return null;
+  }
+
   isOnline(userId: string): boolean {
     const slot = this.slots.get(userId);
     return slot !== undefined && slot.conns.size > 0;

@@ -2,6 +2,7 @@
 // task runs at its own period and costs nothing when there is nothing to do. `run(now)` is the
 // whole upkeep at a chosen time (tests drive it with their own clock).
 import type { Config } from "../config.ts";
+import type { History } from "../history/history.ts";
 import { errorText, type Logger } from "../log.ts";
 import type { RoomRegistry } from "../rooms/registry.ts";
 import type { Sessions } from "./sessions.ts";
@@ -18,6 +19,7 @@ export class Upkeep {
     private readonly log: Logger,
     private readonly sessions: Sessions,
     private readonly registry: RoomRegistry,
+    private readonly history: History,
   ) {}
 
   start(): void {
@@ -39,7 +41,10 @@ export class Upkeep {
       this.registry
         .sweep(now, ttlMs)
         .then((removed) => {
-          for (const room of removed) this.log.info("room removed (empty)", { room });
+          for (const room of removed) {
+            this.log.info("room removed (empty)", { room });
+            this.history.drop(room).catch(() => {});
+          }
         })
         .catch((e) => this.log.error("room sweep failed", { error: errorText(e) }));
     }

@@ -1,0 +1,244 @@
+// Room history in Redis: cluster mode, every node sees one stream per room, and it outlives the
+// node that wrote it.
+//
+// Every method is ONE Lua script or command (atomic, one round trip: EVALSHA, with EVAL once when
+// Redis answers NOSCRIPT). `append` gives the seq, stores the entry and — with `announce` —
+// publishes it in that same step, so two nodes appending to one room can never interleave: the
+// subscribers of a room's channel receive its messages in seq order.
+//
+// Keys, under `prefix` (default `kabar:`; one Redis, not Redis Cluster — the scripts build keys
+// from the prefix):
+//   {p}hmeta:{room}  hash    e: epoch, s: latest seq (0 before the first message)
+//   {p}hist:{room}   stream  one entry per kept message, id `<seq>-0`, field m: the ChatMessage
+//                            JSON; `XADD … MAXLEN size` (exact) keeps the newest `size`
+// Both expire `ttlMs` after the room's last append (PEXPIRE on every append); a meta hash made by
+// position/since/page expires `ttlMs` after it was made. When the meta hash is missing (expired,
+// dropped, Redis restarted or evicted it) the next call makes a new epoch from the node's
+// candidate and deletes any stream left over, so seq restarts at 1 in a new epoch.
+//
+// Redis down or silent: every method rejects with BrokerUnavailableError (the ScriptRunner's
+// unavailable factory), which the handlers answer as `unavailable`.
+import type { RedisClient } from "bun";
+import { BrokerUnavailableError } from "../cluster/broker.ts";
+import { Script, ScriptRunner } from "../cluster/redis-script.ts";
+import type { ChatMessage } from "../protocol.ts";
+import type { Announce, History, HistoryLimits, Position, SeqMessage, Since } from "./history.ts";
+import { newEpoch } from "./memory.ts";
+
+/** Shared by every script. ARGV: prefix, room, candidate epoch, ttl (ms), then the script's own. */
+const COMMON = `
+local p, room, candidate, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local mk, hk = p .. "hmeta:" .. room, p .. "hist:" .. room
+-- The room's epoch and latest seq; a new epoch (the candidate, seq 0) when it has none.
+local function meta()
+  local m = redis.call("HMGET", mk, "e", "s")
+  if m[1] then return m[1], tonumber(m[2]) or 0 end
+  redis.call("DEL", hk)
+  redis.call("HSET", mk, "e", candidate, "s", 0)
+  redis.call("PEXPIRE", mk, ttl)
+  return candidate, 0
+end
+`;
+
+/** ARGV[5..]: size, message JSON, [channel, head, mid, tail] → {seq, epoch}. */
+const APPEND = `
+local epoch = redis.call("HGET", mk, "e")
+if not epoch then
+  epoch = candidate
+  redis.call("DEL", hk)
+  redis.call("HSET", mk, "e", epoch)
+end
+local seq = redis.call("HINCRBY", mk, "s", 1)
+redis.call("PEXPIRE", mk, ttl)
+if ARGV[5] ~= "0" then
+  redis.call("XADD", hk, "MAXLEN", ARGV[5], seq .. "-0", "m", ARGV[6])
+  redis.call("PEXPIRE", hk, ttl)
+end
+if ARGV[7] then
+  redis.call("PUBLISH", ARGV[7], ARGV[8] .. seq .. ARGV[9] .. epoch .. ARGV[10])
+end
+return {seq, epoch}
+`;
+
+/** → {epoch, seq}. */
+const POSITION = `
+local epoch, top = meta()
+return {epoch, top}
+`;
+
+/**
+ * ARGV[5..]: epoch, next (since.seq + 1, an integer >= 1) → {0, epoch, top} when it cannot be
+ * guaranteed, else {1, epoch, top, entries from next on}.
+ */
+const SINCE = `
+local epoch, top = meta()
+local first_seq = tonumber(ARGV[6])
+if ARGV[5] ~= epoch or first_seq > top + 1 then return {0, epoch, top} end
+if first_seq == top + 1 then return {1, epoch, top, {}} end
+local entries = redis.call("XRANGE", hk, ARGV[6] .. "-0", "+")
+local first = entries[1]
+if not first or first[1] ~= ARGV[6] .. "-0" then return {0, epoch, top} end
+return {1, epoch, top, entries}
+`;
+
+/** ARGV[5..]: highest seq wanted ("+": any), count → {epoch, top, entries newest first}. */
+const PAGE = `
+local epoch, top = meta()
+local count = tonumber(ARGV[6])
+if count < 1 then return {epoch, top, {}} end
+local hi = ARGV[5]
+if hi ~= "+" then hi = hi .. "-0" end
+return {epoch, top, redis.call("XREVRANGE", hk, hi, "-", "COUNT", count)}
+`;
+
+const SCRIPTS = {
+  append: new Script(APPEND, COMMON),
+  position: new Script(POSITION, COMMON),
+  since: new Script(SINCE, COMMON),
+  page: new Script(PAGE, COMMON),
+};
+
+function bad(what: string, value: unknown): Error {
+  return new Error(`unexpected Redis reply for ${what}: ${JSON.stringify(value)}`);
+}
+
+function asArray(what: string, v: unknown): unknown[] {
+  if (!Array.isArray(v)) throw bad(what, v);
+  return v;
+}
+
+function asString(what: string, v: unknown): string {
+  if (typeof v !== "string") throw bad(what, v);
+  return v;
+}
+
+function asNumber(what: string, v: unknown): number {
+  if (typeof v !== "number") throw bad(what, v);
+  return v;
+}
+
+/** A stream entry `[id "<seq>-0", ["m", json]]` as the message it keeps. */
+function entryMessage(what: string, entry: unknown, epoch: string): SeqMessage {
+  const [id, fields] = asArray(what, entry);
+  const m = JSON.parse(asString(what, asArray(what, fields)[1])) as ChatMessage;
+  return {
+    id: m.id,
+    room: m.room,
+    from: m.from,
+    content: m.content,
+    sent_at: m.sent_at,
+    seq: Number.parseInt(asString(what, id), 10),
+    epoch,
+  };
+}
+
+export class RedisHistory implements History {
+  private readonly runner: ScriptRunner;
+  private readonly ttl: string;
+  private readonly size: string;
+
+  /**
+   * `client` is connected already and stays the caller's (dispose does not close it); make it
+   * with `enableOfflineQueue: false` (connectRedis does) so that calls while Redis is down reject
+   * at once; `timeoutMs` covers a Redis that is silent. `limits.maxBytes` is not used: Redis
+   * keeps `size` messages per room and its own memory is Redis's to bound.
+   */
+  constructor(
+    client: RedisClient,
+    limits: HistoryLimits,
+    private readonly prefix = "kabar:",
+    timeoutMs = 5_000,
+  ) {
+    this.runner = new ScriptRunner(
+      client,
+      (message, cause) => new BrokerUnavailableError(cause ?? message),
+      timeoutMs,
+    );
+    this.ttl = String(Math.max(1, Math.ceil(limits.ttlMs)));
+    this.size = String(Math.max(0, Math.floor(limits.size)));
+  }
+
+  /** Loads every script (SCRIPT LOAD) so the first calls are one EVALSHA each. Optional. */
+  load(): Promise<void> {
+    return this.runner.load(Object.values(SCRIPTS));
+  }
+
+  /** `m` is serialised once here; the returned SeqMessage is a copy (`m` is not mutated). */
+  async append(
+    room: string,
+    m: ChatMessage,
+    _now: number,
+    announce?: Announce,
+  ): Promise<SeqMessage> {
+    const args = [this.prefix, room, newEpoch(), this.ttl, this.size, JSON.stringify(m)];
+    if (announce !== undefined) {
+      args.push(announce.channel, announce.head, announce.mid, announce.tail);
+    }
+    const [seq, epoch] = asArray("append", await this.runner.run(SCRIPTS.append, args));
+    return {
+      id: m.id,
+      room: m.room,
+      from: m.from,
+      content: m.content,
+      sent_at: m.sent_at,
+      seq: asNumber("append", seq),
+      epoch: asString("append", epoch),
+    };
+  }
+
+  async position(room: string, _now: number): Promise<Position> {
+    const [epoch, seq] = asArray("position", await this.run(SCRIPTS.position, room, []));
+    return { epoch: asString("position", epoch), seq: asNumber("position", seq) };
+  }
+
+  async since(room: string, since: Position, now: number): Promise<Since> {
+    if (!Number.isSafeInteger(since.seq) || since.seq < 0) {
+      return { ok: false, top: await this.position(room, now) };
+    }
+    const res = asArray(
+      "since",
+      await this.run(SCRIPTS.since, room, [since.epoch, String(since.seq + 1)]),
+    );
+    const epoch = asString("since", res[1]);
+    const top = { epoch, seq: asNumber("since", res[2]) };
+    if (res[0] !== 1) return { ok: false, top };
+    const entries = asArray("since", res[3]);
+    const messages: SeqMessage[] = new Array(entries.length);
+    for (let i = 0; i < entries.length; i++) {
+      messages[i] = entryMessage("since", entries[i], epoch);
+    }
+    return { ok: true, messages, top };
+  }
+
+  async page(
+    room: string,
+    before: number | undefined,
+    limit: number,
+    _now: number,
+  ): Promise<{ messages: SeqMessage[]; top: Position }> {
+    const hi =
+      before === undefined || !(before <= Number.MAX_SAFE_INTEGER)
+        ? "+"
+        : String(Math.max(0, Math.ceil(before) - 1));
+    const count = limit > 0 ? Math.min(Math.floor(limit), 2_147_483_647) : 0;
+    const res = asArray("page", await this.run(SCRIPTS.page, room, [hi, String(count)]));
+    const epoch = asString("page", res[0]);
+    const top = { epoch, seq: asNumber("page", res[1]) };
+    const entries = asArray("page", res[2]);
+    const n = entries.length;
+    const messages: SeqMessage[] = new Array(n);
+    for (let i = 0; i < n; i++) messages[n - 1 - i] = entryMessage("page", entries[i], epoch);
+    return { messages, top };
+  }
+
+  async drop(room: string): Promise<void> {
+    await this.runner.command("DEL", [`${this.prefix}hmeta:${room}`, `${this.prefix}hist:${room}`]);
+  }
+
+  /** The streams live on in Redis for the other nodes; the client is the caller's to close. */
+  async dispose(): Promise<void> {}
+
+  private run(script: Script, room: string, rest: string[]): Promise<unknown> {
+    return this.runner.run(script, [this.prefix, room, newEpoch(), this.ttl, ...rest]);
+  }
+}

@@ -1,0 +1,165 @@
+// What the History contract cannot see of the Redis history: its keys and TTLs, the publish made
+// in the same step as the append, the NOSCRIPT fallback, and Redis going away and coming back
+// empty (a new epoch, so a stale `since` is refused rather than answered with other messages).
+import { describe, expect, test } from "bun:test";
+import type { RedisClient } from "bun";
+import { BrokerUnavailableError } from "../src/cluster/broker.ts";
+import type { Announce, HistoryLimits } from "../src/history/history.ts";
+import { RedisHistory } from "../src/history/redis.ts";
+import { chat } from "./contract/history.ts";
+import { freshPrefix } from "./redis-rooms.ts";
+import { redisAvailable, sharedRedis } from "./redis-server.ts";
+
+const LIMITS: HistoryLimits = { size: 5, ttlMs: 60_000, maxBytes: 1 << 20 };
+
+const until = async (cond: () => boolean, ms: number): Promise<boolean> => {
+  const deadline = Date.now() + ms;
+  while (!cond() && Date.now() < deadline) await Bun.sleep(10);
+  return cond();
+};
+
+describe.skipIf(!redisAvailable())("RedisHistory", () => {
+  const shared = sharedRedis();
+  const open = async (prefix = freshPrefix(), limits = LIMITS, timeoutMs?: number) => {
+    const h = new RedisHistory(await shared.client(), limits, prefix, timeoutMs);
+    await h.load();
+    return h;
+  };
+  let adminClient: RedisClient | undefined;
+  const admin = async (): Promise<RedisClient> => {
+    adminClient ??= await shared.client();
+    return adminClient;
+  };
+  const keys = async (prefix: string): Promise<string[]> => {
+    const found = (await (await admin()).send("KEYS", [`${prefix}*`])) as string[];
+    return found.map((k) => k.slice(prefix.length)).sort();
+  };
+
+  test("key layout: a meta hash and a stream capped at size, both expiring; drop removes both", async () => {
+    const p = freshPrefix();
+    const h = await open(p);
+    const pos = await h.position("quiet", Date.now());
+    expect(await keys(p)).toEqual(["hmeta:quiet"]);
+    for (let i = 1; i <= 8; i++) await h.append("r", chat("r", `c${i}`), Date.now());
+    expect(await keys(p)).toEqual(["hist:r", "hmeta:quiet", "hmeta:r"]);
+    const a = await admin();
+    const meta = (await a.send("HGETALL", [`${p}hmeta:r`])) as Record<string, string>;
+    expect(meta.s).toBe("8");
+    expect(typeof meta.e).toBe("string");
+    expect(await a.send("HGETALL", [`${p}hmeta:quiet`])).toEqual({ e: pos.epoch, s: "0" });
+    expect(await a.send("XLEN", [`${p}hist:r`])).toBe(LIMITS.size);
+    const entries = (await a.send("XRANGE", [`${p}hist:r`, "-", "+"])) as [string, string[]][];
+    expect(entries.map((e) => e[0])).toEqual(["4-0", "5-0", "6-0", "7-0", "8-0"]);
+    expect(JSON.parse(entries[0]?.[1]?.[1] ?? "null")).toMatchObject({ content: "c4", room: "r" });
+    for (const k of ["hmeta:r", "hist:r", "hmeta:quiet"]) {
+      const ttl = (await a.send("PTTL", [p + k])) as number;
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(LIMITS.ttlMs);
+    }
+    await h.drop("r");
+    await h.drop("quiet");
+    expect(await keys(p)).toEqual([]);
+  });
+
+  test("size 0 writes no stream", async () => {
+    const p = freshPrefix();
+    const h = await open(p, { ...LIMITS, size: 0 });
+    await h.append("r", chat("r", "x"), Date.now());
+    expect(await keys(p)).toEqual(["hmeta:r"]);
+  });
+
+  test("a stream left without its meta hash is discarded with the new epoch", async () => {
+    const p = freshPrefix();
+    const h = await open(p);
+    const old = await h.append("r", chat("r", "old"), Date.now());
+    await h.append("r", chat("r", "old2"), Date.now());
+    await (await admin()).send("DEL", [`${p}hmeta:r`]);
+    const m = await h.append("r", chat("r", "new"), Date.now());
+    expect(m.seq).toBe(1);
+    expect(m.epoch).not.toBe(old.epoch);
+    expect((await h.page("r", undefined, 10, Date.now())).messages).toEqual([m]);
+    expect((await h.since("r", { epoch: old.epoch, seq: 1 }, Date.now())).ok).toBe(false);
+  });
+
+  test("the announce is published in the same step: every append, in seq order, from two nodes", async () => {
+    const p = freshPrefix();
+    const [h1, h2] = [
+      await open(p, { ...LIMITS, size: 1000 }),
+      await open(p, { ...LIMITS, size: 1000 }),
+    ];
+    const channel = `${p}room:busy`;
+    const sub = await shared.client();
+    const got: string[] = [];
+    await sub.subscribe(channel, (message) => got.push(message));
+    const announce: Announce = { channel, head: '{"n":"x","s":', mid: ',"e":"', tail: '"}' };
+    const sent = await Promise.all(
+      Array.from({ length: 300 }, (_, i) =>
+        (i % 2 === 0 ? h1 : h2).append("busy", chat("busy", `c${i}`), Date.now(), announce),
+      ),
+    );
+    expect(await until(() => got.length >= 300, 3_000)).toBe(true);
+    const epoch = sent[0]?.epoch ?? "";
+    expect(got).toEqual(
+      Array.from({ length: 300 }, (_, i) => `{"n":"x","s":${i + 1},"e":"${epoch}"}`),
+    );
+    // and what was published is what the history holds
+    const back = await h2.since("busy", { epoch, seq: 0 }, Date.now());
+    expect(back.ok && back.messages.length).toBe(300);
+    await sub.unsubscribe(channel);
+  });
+
+  test("after SCRIPT FLUSH the scripts are sent again (EVAL on NOSCRIPT)", async () => {
+    const h = await open();
+    await h.append("r", chat("r", "a"), Date.now());
+    await (await admin()).send("SCRIPT", ["FLUSH"]);
+    expect((await h.append("r", chat("r", "b"), Date.now())).seq).toBe(2);
+    expect((await h.position("r", Date.now())).seq).toBe(2);
+  });
+
+  test("a silent Redis: calls reject after timeoutMs", async () => {
+    const h = await open(freshPrefix(), LIMITS, 200);
+    await h.append("r", chat("r", "a"), Date.now());
+    await (await admin()).send("CLIENT", ["PAUSE", "500", "ALL"]);
+    const t0 = performance.now();
+    const err = await h.append("r", chat("r", "b"), Date.now()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BrokerUnavailableError);
+    expect(performance.now() - t0).toBeLessThan(450);
+    await Bun.sleep(400);
+    // the paused append ran once Redis woke up; nothing was lost or doubled
+    expect(await h.position("r", Date.now())).toMatchObject({ seq: 2 });
+  });
+
+  // Last: it kills the shared server.
+  test("Redis killed: calls reject, not hang; restarted empty: a new epoch, old since not ok", async () => {
+    const h = await open(freshPrefix(), LIMITS, 1_000);
+    const sent = await h.append("r", chat("r", "before"), Date.now());
+    await h.append("r", chat("r", "before2"), Date.now());
+    await shared.server.kill();
+    for (const call of [
+      () => h.append("r", chat("r", "lost"), Date.now()),
+      () => h.position("r", Date.now()),
+      () => h.since("r", { epoch: sent.epoch, seq: 1 }, Date.now()),
+      () => h.page("r", undefined, 10, Date.now()),
+      () => h.drop("r"),
+    ]) {
+      const t0 = performance.now();
+      const err = await call().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(BrokerUnavailableError);
+      expect(performance.now() - t0).toBeLessThan(1_500);
+    }
+    await shared.server.restart();
+    const deadline = Date.now() + 5_000;
+    let pos: unknown;
+    while (Date.now() < deadline) {
+      pos = await h.position("r", Date.now()).catch((e: unknown) => e);
+      if (!(pos instanceof Error)) break;
+      await Bun.sleep(50);
+    }
+    expect(pos).toMatchObject({ seq: 0 });
+    expect((pos as { epoch: string }).epoch).not.toBe(sent.epoch);
+    const since = await h.since("r", { epoch: sent.epoch, seq: 1 }, Date.now());
+    expect(since).toEqual({ ok: false, top: pos as { epoch: string; seq: number } });
+    const next = await h.append("r", chat("r", "after"), Date.now());
+    expect(next).toMatchObject({ seq: 1, epoch: (pos as { epoch: string }).epoch });
+  });
+});
