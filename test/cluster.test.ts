@@ -443,6 +443,56 @@ describe.skipIf(!run)("cluster: history and recovery", () => {
     for (const c of [...senders, back]) c.close();
   });
 
+  test("presence across nodes: two tabs on two nodes are one user; a dead node's users leave", async () => {
+    const [a, b] = cluster.nodes as [TestNode, TestNode];
+    const victim = await cluster.start();
+    const [watcherUser, tabs, lost] = await Promise.all([
+      createUser(a),
+      createUser(a),
+      createUser(a),
+    ]);
+    const name = room("presence");
+    const watcher = await Client.connect(a, watcherUser.token);
+    watcher.send({ type: "create_room", room_name: name });
+    await nextEvent(watcher);
+    watcher.send({ type: "join_room", room_name: name, presence: true });
+    await watcher.take(2);
+    const tabA = await Client.connect(a, tabs.token);
+    await joined(tabA, name);
+    expect(await nextEvent(watcher)).toMatchObject({ type: "presence_join", user_id: tabs.id });
+    const tabB = await Client.connect(b, tabs.token);
+    await joined(tabB, name);
+    const onVictim = await Client.connect(victim, lost.token);
+    await joined(onVictim, name);
+    expect(await nextEvent(watcher)).toMatchObject({ type: "presence_join", user_id: lost.id });
+    tabB.send({ type: "presence" });
+    const list = (await nextEvent(tabB)).users as Array<{ user_id: string; connections: number }>;
+    expect(new Map(list.map((u) => [u.user_id, u.connections]))).toEqual(
+      new Map([
+        [watcherUser.id, 1],
+        [tabs.id, 2],
+        [lost.id, 1],
+      ]),
+    );
+    // Closing one tab (on node A) is no leave: the other tab is on node B.
+    tabA.close();
+    await tabA.closed;
+    // The victim dies: its user leaves presence within the TTL (2 s) plus a few seconds.
+    await victim.kill("SIGKILL");
+    const t0 = Date.now();
+    const left = await nextEvent(watcher, 8000);
+    expect(left).toMatchObject({ type: "presence_leave", user_id: lost.id, room: name });
+    expect(Date.now() - t0).toBeLessThan(7000);
+    tabB.close();
+    expect(await nextEvent(watcher, 4000)).toMatchObject({
+      type: "presence_leave",
+      user_id: tabs.id,
+    });
+    watcher.send({ type: "presence" });
+    expect((await nextEvent(watcher)).users).toEqual([{ user_id: watcherUser.id, connections: 1 }]);
+    watcher.close();
+  });
+
   test("history paging across nodes; recovery refused after a history overflow", async () => {
     const [a, b] = cluster.nodes as [TestNode, TestNode];
     const u = await createUser(a);

@@ -15,7 +15,7 @@ export type Ev = Record<string, unknown>;
 export const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 if (!FormatRegistry.Has("date-time")) FormatRegistry.Set("date-time", (v) => ISO_UTC.test(v));
 /** Events that carry no `text` field in JSON. */
-export const UNTEXTED = new Set(["message", "direct", "broadcast"]);
+export const UNTEXTED = new Set(["message", "direct", "broadcast", "typing"]);
 
 /** Parses one JSON frame and checks it against `ServerEvent` and its own `Events` schema. */
 export function parseEvent(frame: string): Ev {

@@ -26,7 +26,11 @@ export type Envelope =
   /** A broadcast, to every socket. */
   | { t: "broadcast"; m: BroadcastMessage }
   /** A user's record changed: drop it from every node's user cache. */
-  | { t: "user_changed"; user: string };
+  | { t: "user_changed"; user: string }
+  /** A user's first socket entered the room (`joined`) or its last one left. */
+  | { t: "presence"; room: string; user: string; joined: boolean }
+  /** A user is typing in the room (to the sockets that asked for presence). */
+  | { t: "typing"; room: string; user: string };
 
 /** Receives every envelope published by another node on a channel this node listens to. */
 export type EnvelopeHandler = (envelope: Envelope, fromNode: string) => void;

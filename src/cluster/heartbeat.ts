@@ -12,6 +12,8 @@ export interface HeartbeatOwner {
   connections(): number;
   /** Records this node's users and room members again. */
   resync(): Promise<void>;
+  /** A dead node's sockets were removed from the rooms: its users' presence goes too. */
+  dead(nodeId: string): Promise<void>;
 }
 
 export class Heartbeat {
@@ -62,6 +64,7 @@ export class Heartbeat {
       this.known = true;
       for (const dead of await this.nodes.claimDead(now, this.ttlMs)) {
         const members = await this.registry.purgeNode(dead, now);
+        await this.owner.dead(dead);
         await this.nodes.bury(dead);
         this.log.warn("node dead: its sockets removed", { node: dead, room_members: members });
       }

@@ -4,6 +4,9 @@ import type { Config } from "../config.ts";
 import type { History, HistoryLimits } from "../history/history.ts";
 import { MemoryHistory } from "../history/memory.ts";
 import { RedisHistory } from "../history/redis.ts";
+import { MemoryPresence } from "../presence/memory.ts";
+import type { Presence } from "../presence/presence.ts";
+import { RedisPresence } from "../presence/redis.ts";
 import { MemoryRoomRegistry } from "../rooms/memory.ts";
 import { RedisRoomRegistry } from "../rooms/redis.ts";
 import type { RoomRegistry } from "../rooms/registry.ts";
@@ -25,6 +28,8 @@ export interface ClusterParts {
   leases: TokenLeases | null;
   /** Room history and sequence numbers: in memory on one node, in Redis in a cluster. */
   history: History;
+  /** Who is in each room, per user. */
+  presence: Presence;
   close(): Promise<void>;
 }
 
@@ -45,6 +50,7 @@ export async function openCluster(config: Config, nodeId: string): Promise<Clust
       nodes: null,
       leases: null,
       history: new MemoryHistory(kept),
+      presence: new MemoryPresence(),
       close: async () => {},
     };
   const redis = await connectRedis(config.redisUrl);
@@ -56,6 +62,8 @@ export async function openCluster(config: Config, nodeId: string): Promise<Clust
   await leases.load();
   const history = new RedisHistory(redis, kept);
   await history.load();
+  const presence = new RedisPresence(redis);
+  await presence.load();
   const broker = await RedisBroker.create(nodeId, redis);
   return {
     broker,
@@ -63,6 +71,7 @@ export async function openCluster(config: Config, nodeId: string): Promise<Clust
     nodes,
     leases,
     history,
+    presence,
     async close() {
       await broker.close();
       redis.close();

@@ -19,6 +19,8 @@ export class Conn {
   room: string | null = null;
   /** Cluster mode: this socket is in the node directory's per-user count. */
   counted = false;
+  /** The socket joined its room with `presence: true` (presence events and typing). */
+  presence = false;
   /** True while an async handler runs; frames arriving meanwhile wait in `pending`, in order. */
   busy = false;
   pending: Array<string | Buffer | Gated> | null = null;

@@ -15,7 +15,7 @@ import {
 } from "../protocol.ts";
 import type { Conn } from "./connection.ts";
 import type { Sessions } from "./sessions.ts";
-import { allTopic, roomTopic } from "./topics.ts";
+import { allTopic, presenceTopic, roomTopic } from "./topics.ts";
 
 export class Fanout {
   server: Server<Conn> | null = null;
@@ -59,6 +59,19 @@ export class Fanout {
     for (const conn of this.sessions.socketsOf(m.to))
       conn.ws?.send(conn.format === "json" ? r.json : r.recipient);
     if (from !== null) from.ws?.send(from.format === "json" ? r.json : r.sender);
+  }
+
+  /** A presence event to the room's sockets here that asked for presence. */
+  presence(room: string, event: Rendered): void {
+    for (const format of FORMATS) this.server?.publish(presenceTopic(format, room), event[format]);
+  }
+
+  /** `typing` to the room's JSON sockets here that asked for presence, but `from`'s own. */
+  typing(room: string, frame: string, from: Conn | null): void {
+    const topic = presenceTopic("json", room);
+    if (from !== null && from.format === "json" && from.presence && from.ws !== null)
+      from.ws.publish(topic, frame);
+    else this.server?.publish(topic, frame);
   }
 
   broadcast(m: BroadcastMessage): void {

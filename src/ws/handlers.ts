@@ -20,13 +20,13 @@ export function defaultHandlers(): Handlers {
     ],
     [
       "join_room",
-      handler(Commands.join_room, async (conn, { room_name, since }) => {
+      handler(Commands.join_room, async (conn, { room_name, since, presence }) => {
         if (conn.room === room_name) return conn.send(errors.alreadyInRoom(room_name));
         const room = await conn.hub.registry.join(room_name, conn.key, Date.now());
         if (!room) return conn.send(errors.roomNotFound(room_name));
         const previous = conn.room;
         if (previous !== null) await conn.hub.leaveRoom(conn);
-        await conn.hub.enterRoom(conn, room, { since }, (e) =>
+        await conn.hub.enterRoom(conn, room, { since, presence }, (e) =>
           conn.batch(() => {
             if (previous !== null) conn.send(events.roomLeft(previous));
             conn.send(events.roomJoined(room_name, room.members, e.position, e.recovered));
@@ -114,6 +114,23 @@ export function defaultHandlers(): Handlers {
           Date.now(),
         );
         conn.send(events.history(name, page.top.epoch, page.messages));
+      }),
+    ],
+    [
+      "presence",
+      handler(Commands.presence, async (conn, { room_name }) => {
+        const name = room_name ?? conn.room;
+        if (name === null) return conn.send(errors.notInRoom());
+        if (!(await conn.hub.registry.get(name))) return conn.send(errors.roomNotFound(name));
+        conn.send(events.presence(name, await conn.hub.presence.list(name)));
+      }),
+    ],
+    [
+      "typing",
+      handler(Commands.typing, (conn) => {
+        const room = conn.room;
+        if (room === null) return conn.send(errors.notInRoom());
+        conn.hub.typing(conn, room);
       }),
     ],
   ]);

@@ -11,6 +11,7 @@ import type { ClusterParts } from "../cluster/open.ts";
 import type { Config } from "../config.ts";
 import type { History, Position } from "../history/history.ts";
 import { errorText, type Logger } from "../log.ts";
+import type { Presence } from "../presence/presence.ts";
 import {
   type BroadcastMessage,
   type ChatMessage,
@@ -56,6 +57,7 @@ export class Hub {
   readonly nodes: NodeDirectory | null;
   private readonly heartbeat: Heartbeat | null;
   readonly history: History;
+  readonly presence: Presence;
   /** Joins in progress, by room: what arrives for the room while its history is read. */
   private readonly joining = new Map<string, Set<Joining>>();
   /** Cluster mode: what to do once a socket's own message came back in the room's order. */
@@ -69,9 +71,10 @@ export class Hub {
     readonly handlers: Handlers,
     shared: Omit<ClusterParts, "close">,
   ) {
-    const { registry, broker, nodes, leases, history } = shared;
+    const { registry, broker, nodes, leases, history, presence } = shared;
     this.registry = registry;
     this.history = history;
+    this.presence = presence;
     this.broker = broker;
     this.nodes = nodes;
     this.nodeId = broker.nodeId;
@@ -108,6 +111,7 @@ export class Hub {
               nodeId: this.nodeId,
               connections: () => this.sessions.connections,
               resync: () => this.resync(),
+              dead: (nodeId) => this.nodeDead(nodeId),
             },
             nodes,
             registry,
@@ -159,6 +163,7 @@ export class Hub {
   async leaveCluster(): Promise<void> {
     if (this.nodes === null) return;
     await this.registry.purgeNode(this.nodeId, Date.now());
+    await this.nodeDead(this.nodeId);
     await this.nodes.bury(this.nodeId);
   }
 
@@ -261,7 +266,10 @@ export class Hub {
     for (const conn of this.sessions.all()) conn.counted = true;
     const now = Date.now();
     for (const [info, conns] of this.membership.entries())
-      for (const conn of conns) await this.registry.rejoin(info, conn.key, now);
+      for (const conn of conns) {
+        await this.registry.rejoin(info, conn.key, now);
+        await this.presence.add(info.name, conn.userId, conn.key);
+      }
   }
 
   close(conn: Conn): void {
@@ -319,7 +327,7 @@ export class Hub {
   async enterRoom(
     conn: Conn,
     room: RoomInfo,
-    want: { since?: Position | undefined },
+    want: { since?: Position | undefined; presence?: boolean | undefined },
     tell: (e: Entered) => void,
   ): Promise<boolean> {
     if (conn.ws === null) {
@@ -338,6 +346,8 @@ export class Hub {
     try {
       const ready = this.membership.enter(conn, room);
       if (ready !== null) await ready;
+      if (await this.presence.add(room.name, conn.userId, conn.key))
+        this.presenceChanged(room.name, conn.userId, true);
       const now = Date.now();
       const since = want.since;
       const read =
@@ -346,7 +356,7 @@ export class Hub {
           : { ok: false as const, top: await this.history.position(room.name, now) };
       if (conn.ws === null || conn.room !== room.name) return false;
       tell(entered(since, read, join.buffer));
-      this.membership.live(conn, room.name);
+      this.membership.live(conn, room.name, want.presence === true);
       return true;
     } finally {
       set.delete(join);
@@ -367,6 +377,30 @@ export class Hub {
     if (room === null) return;
     this.membership.drop(conn, room);
     await this.registry.leave(room, conn.key, Date.now());
+    if (await this.presence.remove(room, conn.userId, conn.key))
+      this.presenceChanged(room, conn.userId, false);
+  }
+
+  /** A user's first socket entered a room, or its last left: to the sockets that asked, everywhere. */
+  private presenceChanged(room: string, user: string, joined: boolean, announce = true): void {
+    this.fanout.presence(
+      room,
+      joined ? events.presenceJoin(room, user) : events.presenceLeave(room, user),
+    );
+    if (announce)
+      this.announce(() => this.broker.publishRoom(room, { t: "presence", room, user, joined }));
+  }
+
+  /** A dead node's users leave the rooms they were in only there. */
+  private async nodeDead(nodeId: string): Promise<void> {
+    for (const gone of await this.presence.purgeNode(nodeId))
+      this.presenceChanged(gone.room, gone.user_id, false);
+  }
+
+  /** `typing` in the socket's room: to the room's other sockets that asked for presence. */
+  typing(conn: Conn, room: string): void {
+    this.fanout.typing(room, events.typing(room, conn.userId), conn);
+    this.announce(() => this.broker.publishRoom(room, { t: "typing", room, user: conn.userId }));
   }
 
   /**
@@ -381,6 +415,7 @@ export class Hub {
     this.membership.dropAll(room);
     if (closer !== null) {
       this.history.drop(room).catch(() => {});
+      this.presence.drop(room).catch(() => {});
       this.announce(() => this.broker.publishRoom(room, { t: "room_closed", room, by }));
     }
   }
@@ -503,6 +538,12 @@ export class Hub {
         break;
       case "user_changed":
         this.users.forget(e.user);
+        break;
+      case "presence":
+        this.presenceChanged(e.room, e.user, e.joined, false);
+        break;
+      case "typing":
+        this.fanout.typing(e.room, events.typing(e.room, e.user), null);
         break;
     }
   }

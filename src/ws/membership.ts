@@ -3,7 +3,7 @@
 // socket to its last; `ready` is that subscription, awaited before a joiner is told it is in.
 import type { RoomInfo } from "../rooms/registry.ts";
 import type { Conn } from "./connection.ts";
-import { roomTopic } from "./topics.ts";
+import { presenceTopic, roomTopic } from "./topics.ts";
 
 interface LocalRoom {
   /** As the registry said when the first local socket joined (to restore it if Redis loses it). */
@@ -38,15 +38,21 @@ export class Membership {
     return local.ready;
   }
 
-  /** From now on the socket gets the room's messages from its Bun topic. */
-  live(conn: Conn, room: string): void {
+  /** From now on the socket gets the room's messages (and with `presence`, its presence events). */
+  live(conn: Conn, room: string, presence: boolean): void {
     conn.ws?.subscribe(roomTopic(conn.format, room));
+    conn.presence = presence;
+    if (presence) conn.ws?.subscribe(presenceTopic(conn.format, room));
   }
 
   /** Takes a socket out of a room here; the room's last local socket stops the listening. */
   drop(conn: Conn, room: string): void {
     conn.room = null;
-    if (conn.ws !== null) conn.ws.unsubscribe(roomTopic(conn.format, room));
+    if (conn.ws !== null) {
+      conn.ws.unsubscribe(roomTopic(conn.format, room));
+      if (conn.presence) conn.ws.unsubscribe(presenceTopic(conn.format, room));
+    }
+    conn.presence = false;
     const local = this.rooms.get(room);
     if (local?.conns.delete(conn) && local.conns.size === 0) {
       this.rooms.delete(room);

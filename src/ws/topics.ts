@@ -7,3 +7,5 @@ const F: Record<Format, string> = { json: "j", text: "t" };
 
 export const roomTopic = (format: Format, room: string) => `r:${F[format]}:${room}`;
 export const allTopic = (format: Format) => `a:${F[format]}`;
+/** Per room per format: the sockets that joined with `presence: true` (presence events, typing). */
+export const presenceTopic = (format: Format, room: string) => `p:${F[format]}:${room}`;
