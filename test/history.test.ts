@@ -235,16 +235,31 @@ describe("one node, default history", () => {
   });
 });
 
+/**
+ * A server with `env`, one user and a room that user created and joined: runs `body` with them,
+ * then stops the server.
+ */
+async function inRoom(
+  env: Record<string, string>,
+  body: (srv: TestServer, u: TestUser, a: Client, room: string) => Promise<void>,
+): Promise<void> {
+  const srv = await startServer({ ...ENV, ...env });
+  try {
+    const u = await createUser(srv);
+    const a = await Client.connect(srv, u.token);
+    const room = fresh();
+    a.send({ type: "create_room", room_name: room });
+    await ev(a);
+    await join(a, room);
+    await body(srv, u, a, room);
+  } finally {
+    await srv.stop();
+  }
+}
+
 describe("recovery refused after a history overflow and after its TTL; history off", () => {
-  test("ROOM_HISTORY_SIZE=3: missing 5 cannot be recovered; the last 3 are kept", async () => {
-    const srv = await startServer({ ...ENV, ROOM_HISTORY_SIZE: "3" });
-    try {
-      const u = await createUser(srv);
-      const a = await Client.connect(srv, u.token);
-      const room = fresh();
-      a.send({ type: "create_room", room_name: room });
-      await ev(a);
-      await join(a, room);
+  test("ROOM_HISTORY_SIZE=3: missing 5 cannot be recovered; the last 3 are kept", () =>
+    inRoom({ ROOM_HISTORY_SIZE: "3" }, async (srv, u, a, room) => {
       const sent = await say(a, 6, "o");
       const b = await Client.connect(srv, u.token);
       b.send({ type: "join_room", room_name: room, since: { epoch: sent[0]?.epoch, seq: 1 } });
@@ -259,20 +274,10 @@ describe("recovery refused after a history overflow and after its TTL; history o
       expect(await ev(b)).toMatchObject({ type: "room_joined", recovered: true });
       await ev(b);
       expect((await b.take(3)).map((f) => JSON.parse(f).seq)).toEqual([4, 5, 6]);
-    } finally {
-      await srv.stop();
-    }
-  });
+    }));
 
-  test("ROOM_HISTORY_TTL_SECONDS=1: after it, a new epoch; recovery refused", async () => {
-    const srv = await startServer({ ...ENV, ROOM_HISTORY_TTL_SECONDS: "1" });
-    try {
-      const u = await createUser(srv);
-      const a = await Client.connect(srv, u.token);
-      const room = fresh();
-      a.send({ type: "create_room", room_name: room });
-      await ev(a);
-      await join(a, room);
+  test("ROOM_HISTORY_TTL_SECONDS=1: after it, a new epoch; recovery refused", () =>
+    inRoom({ ROOM_HISTORY_TTL_SECONDS: "1" }, async (srv, u, a, room) => {
       const sent = await say(a, 2, "ttl");
       await Bun.sleep(1300);
       const b = await Client.connect(srv, u.token);
@@ -280,20 +285,10 @@ describe("recovery refused after a history overflow and after its TTL; history o
       const joined = await ev(b);
       expect(joined).toMatchObject({ type: "room_joined", recovered: false, seq: 0 });
       expect(joined.epoch).not.toBe(sent[1]?.epoch);
-    } finally {
-      await srv.stop();
-    }
-  });
+    }));
 
-  test("ROOM_HISTORY_SIZE=0: seqs still given; history empty; recovery only when up to date", async () => {
-    const srv = await startServer({ ...ENV, ROOM_HISTORY_SIZE: "0" });
-    try {
-      const u = await createUser(srv);
-      const a = await Client.connect(srv, u.token);
-      const room = fresh();
-      a.send({ type: "create_room", room_name: room });
-      await ev(a);
-      await join(a, room);
+  test("ROOM_HISTORY_SIZE=0: seqs still given; history empty; recovery only when up to date", () =>
+    inRoom({ ROOM_HISTORY_SIZE: "0" }, async (srv, u, a, room) => {
       const sent = await say(a, 2, "z");
       expect(sent.map((m) => m.seq)).toEqual([1, 2]);
       a.send({ type: "history" });
@@ -301,8 +296,5 @@ describe("recovery refused after a history overflow and after its TTL; history o
       const b = await Client.connect(srv, u.token);
       b.send({ type: "join_room", room_name: room, since: { epoch: sent[0]?.epoch, seq: 1 } });
       expect(await ev(b)).toMatchObject({ type: "room_joined", recovered: false });
-    } finally {
-      await srv.stop();
-    }
-  });
+    }));
 });
