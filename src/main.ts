@@ -4,7 +4,7 @@
 import { createKabar } from "./app.ts";
 import { ConfigError, ensureLocalSecret, helpText, isWeakSecret, loadConfig } from "./config.ts";
 import { createLogger, errorText } from "./log.ts";
-import { supervise, WORKER_ENV, watchParent } from "./workers.ts";
+import { READY_LINE, supervise, WORKER_ENV, watchParent } from "./workers.ts";
 
 /** `--workers N` / `--workers=N` set WORKERS; any other argument is refused (exit 2). */
 function parseArgs(args: string[]): number | undefined {
@@ -63,6 +63,7 @@ async function main(): Promise<number> {
   const kabar = await createKabar(config, { log });
   try {
     kabar.listen({ reusePort: worker !== undefined });
+    if (worker !== undefined) process.stdout.write(`${READY_LINE}\n`);
   } catch (e) {
     const code = (e as { code?: string }).code;
     const why = code === "EADDRINUSE" ? "address already in use" : errorText(e);

@@ -9,6 +9,11 @@ import { errorText, type Logger } from "./log.ts";
 
 /** The variable that marks a child as a worker (its value: the worker's index). */
 export const WORKER_ENV = "KABAR_WORKER";
+/**
+ * What a worker prints on stdout once it listens, whatever its LOG_LEVEL: the supervisor takes
+ * it (and does not pass it on) to start the other workers and to count a start as good.
+ */
+export const READY_LINE = '{"kabar_worker":"ready"}';
 
 export const RESTART_INITIAL_MS = 100;
 export const RESTART_MAX_MS = 5000;
@@ -164,20 +169,15 @@ export async function supervise(
   };
 
   const onStdout = (slot: Slot, line: string) => {
-    if (!slot.listening && line.includes('"listening"')) {
-      try {
-        if ((JSON.parse(line) as { msg?: unknown }).msg === "listening") {
-          slot.listening = true;
-          slot.failedStarts = 0;
-          slot.lastError = "";
-          if (!othersStarted && !stopping) {
-            othersStarted = true;
-            for (const other of slots) if (other !== slot && other.proc === null) start(other);
-          }
-        }
-      } catch {
-        // not a log line
+    if (line === READY_LINE) {
+      slot.listening = true;
+      slot.failedStarts = 0;
+      slot.lastError = "";
+      if (!othersStarted && !stopping) {
+        othersStarted = true;
+        for (const other of slots) if (other !== slot && other.proc === null) start(other);
       }
+      return;
     }
     process.stdout.write(`${tagLine(line, slot.index)}\n`);
   };

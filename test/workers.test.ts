@@ -541,6 +541,18 @@ describe.skipIf(!run)("starting workers other ways", () => {
     await startsAndStops(sup, 2);
   });
 
+  test("LOG_LEVEL=warn (no listening lines): every worker still starts", async () => {
+    const sup = spawnSupervisor(
+      { WORKERS: "2", LOG_LEVEL: "warn", REDIS_URL: (redis as RedisServer).url, ...databaseEnv },
+      { port: await freePort() },
+    );
+    expect((await waitNodes(sup.port, (ids) => ids.size >= 2)).size).toBe(2);
+    // The workers' ready lines are the supervisor's, not passed on.
+    expect(sup.out.some((l) => l.includes("kabar_worker"))).toBe(false);
+    sup.proc.kill("SIGTERM");
+    expect(await exitWithin(sup.proc, EXIT_MS)).toBe(0);
+  });
+
   test.skipIf(availableParallelism() > 4)("WORKERS=auto starts one worker per core", async () => {
     const sup = spawnSupervisor(
       { WORKERS: "auto", REDIS_URL: (redis as RedisServer).url, ...databaseEnv },
