@@ -5,6 +5,7 @@ import { churn } from "./churn.ts";
 import type { OpenCmd, OpenResult, Reply, Request, Results } from "./commands.ts";
 import { fanout, type Group, pulse } from "./fanout.ts";
 import { flood } from "./flood.ts";
+import type { RawSocket } from "./raw-ws.ts";
 import { closeAllRaw, ensureRooms, openJoinedRaw, pool } from "./sockets.ts";
 import { round } from "./stats.ts";
 
@@ -29,15 +30,19 @@ async function open(cmd: OpenCmd): Promise<OpenResult> {
   const errors = new Set<string>();
   let failed = 0;
   const start = performance.now();
-  const progress = setInterval(() => log(`open ${group.sockets.length}/${cmd.count}`), 1000);
+  // Sockets are kept in index order (not in the order they opened), so a room's first members
+  // (its senders) are always the same sockets: with Target.ports, on known nodes.
+  const opened: (RawSocket | undefined)[] = new Array(cmd.count);
+  let count = 0;
+  const progress = setInterval(() => log(`open ${count}/${cmd.count}`), 1000);
   try {
     await pool(cmd.count, cmd.concurrency, async (i) => {
       const room = i % cmd.rooms.length;
       try {
         const ws = await openJoinedRaw(cmd.target, i, cmd.rooms[room] ?? "", cmd.timeoutMs);
         ws.onclose = () => group.unexpectedCloses++;
-        group.sockets.push(ws);
-        group.roomOf.push(room);
+        opened[i] = ws;
+        count++;
       } catch (e) {
         failed++;
         if (errors.size < 5) errors.add(e instanceof Error ? e.message : String(e));
@@ -45,6 +50,11 @@ async function open(cmd: OpenCmd): Promise<OpenResult> {
     });
   } finally {
     clearInterval(progress);
+    opened.forEach((ws, i) => {
+      if (ws === undefined) return;
+      group.sockets.push(ws);
+      group.roomOf.push(i % cmd.rooms.length);
+    });
   }
   return {
     opened: group.sockets.length,

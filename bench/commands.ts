@@ -7,6 +7,14 @@ export interface Target {
   hosts: string[];
   port: number;
   tokens: string[];
+  /**
+   * Several nodes (bench/cluster.ts): socket i connects to
+   * ports[floor(i / portStride) % ports.length] instead of `port` (rooms are still created
+   * through `port`). With portStride = the number of rooms, each room's members alternate
+   * between the nodes.
+   */
+  ports?: number[];
+  portStride?: number;
 }
 
 export interface OpenCmd {
@@ -46,6 +54,8 @@ export interface FanoutCmd {
   maxMessages: number;
   /** Server process to read CPU time from at the window's edges. */
   serverPid: number;
+  /** More server processes (other nodes, redis-server) whose CPU counts as server CPU too. */
+  extraPids?: number[];
   /** Appended to every message's content ("" for none); " halo" makes Kabar's bot answer. */
   suffix: string;
 }
@@ -61,6 +71,8 @@ export interface FanoutResult {
   windowMs: number;
   deliveriesPerSec: number;
   serverCpuSec: number;
+  /** With `extraPids`: each server process's CPU in the window (serverPid first). */
+  pidCpuSec?: number[];
   /** This client process's CPU in the window. */
   clientCpuSec: number;
   /** Every other process on the machine (other clients, the harness, anything else running). */

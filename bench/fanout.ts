@@ -151,6 +151,11 @@ export async function fanout(cmd: FanoutCmd, group: Group): Promise<FanoutResult
   const closesBefore = group.unexpectedCloses;
   let sent = 0;
   let sending = true;
+  // Server CPU: serverPid plus extraPids (the other nodes and redis-server of a cluster run).
+  const pids = [cmd.serverPid, ...(cmd.extraPids ?? [])];
+  const serverCpu = () => pids.map((pid) => cpuSeconds(pid));
+  let cpus0: number[] = [];
+  let cpus1: number[] = [];
   let cpu0 = 0;
   let cpu1 = 0;
   let own0 = 0;
@@ -169,7 +174,8 @@ export async function fanout(cmd: FanoutCmd, group: Group): Promise<FanoutResult
     return true;
   };
   const startWindow = () => {
-    cpu0 = cpuSeconds(cmd.serverPid);
+    cpus0 = serverCpu();
+    cpu0 = cpus0.reduce((a, x) => a + x, 0);
     own0 = cpuSeconds(process.pid);
     all0 = machineCpu();
     tr.windowStart = performance.now();
@@ -178,7 +184,8 @@ export async function fanout(cmd: FanoutCmd, group: Group): Promise<FanoutResult
     if (!sending) return;
     sending = false;
     if (tr.windowStart === Number.POSITIVE_INFINITY) startWindow();
-    cpu1 = cpuSeconds(cmd.serverPid);
+    cpus1 = serverCpu();
+    cpu1 = cpus1.reduce((a, x) => a + x, 0);
     own1 = cpuSeconds(process.pid);
     all1 = machineCpu();
     windowEndedEarly = performance.now() < tr.windowEnd;
@@ -226,6 +233,7 @@ export async function fanout(cmd: FanoutCmd, group: Group): Promise<FanoutResult
     windowMs: round(windowMs, 1),
     deliveriesPerSec: Math.round((tr.windowDeliveries * 1000) / windowMs),
     serverCpuSec: round(cpu1 - cpu0, 2),
+    ...(cmd.extraPids ? { pidCpuSec: cpus1.map((c, k) => round(c - (cpus0[k] ?? 0), 2)) } : {}),
     clientCpuSec: round(own1 - own0, 2),
     otherCpuSec: round(Math.max(0, all1.tasks - all0.tasks - (cpu1 - cpu0) - (own1 - own0)), 2),
     stealSec: round(all1.steal - all0.steal, 2),

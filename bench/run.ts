@@ -52,10 +52,10 @@ const SERVER_CORE = 1;
 const CLIENT_CORE = 0;
 const BIG = "1000000000";
 /** Other processes using less than this many cores count as a quiet machine. */
-const QUIET_CORES = 0.15;
+export const QUIET_CORES = 0.15;
 
 /** Samples machine-wide CPU in 250 ms steps until it is quiet or `maxMs` passed. */
-async function waitForQuiet(phase: string, maxMs: number): Promise<QuietWait> {
+export async function waitForQuiet(phase: string, maxMs: number): Promise<QuietWait> {
   const start = performance.now();
   let other = 0;
   for (let i = 0; i < 1000; i++) {

@@ -10,11 +10,16 @@ export function wsUrl(target: Target, i: number): string {
   return `ws://${host}:${target.port}/api/v1/ws?token=${token}`;
 }
 
-/** Socket i's destination address and path (as `wsUrl`), for the raw client. */
-function wsTarget(target: Target, i: number): { host: string; path: string } {
+/** Socket i's destination address, port and path (as `wsUrl`; `Target.ports`), for the raw client. */
+function wsTarget(target: Target, i: number): { host: string; port: number; path: string } {
   const host = target.hosts[i % target.hosts.length] ?? "127.0.0.1";
   const token = target.tokens[i % target.tokens.length];
-  return { host, path: `/api/v1/ws?token=${token}` };
+  const ports = target.ports ?? [];
+  const port =
+    ports.length === 0
+      ? target.port
+      : (ports[Math.floor(i / Math.max(1, target.portStride ?? 1)) % ports.length] ?? target.port);
+  return { host, port, path: `/api/v1/ws?token=${token}` };
 }
 
 /** The `type` of a server JSON frame, without parsing the whole frame. */
@@ -87,9 +92,9 @@ export async function openJoinedRaw(
   room: string,
   timeoutMs: number,
 ): Promise<RawSocket> {
-  const { host, path } = wsTarget(target, i);
+  const { host, port, path } = wsTarget(target, i);
   const deadline = performance.now() + timeoutMs;
-  const ws = await RawSocket.connect(host, target.port, path, timeoutMs);
+  const ws = await RawSocket.connect(host, port, path, timeoutMs);
   return new Promise((resolve, reject) => {
     let stage: "welcome" | "join" | "done" = "welcome";
     const finish = (why: string | null) => {

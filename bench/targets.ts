@@ -366,3 +366,15 @@ export function checkTargets(
   }
   return out;
 }
+
+/** The cluster benchmarks' targets (cluster issue, item 11; bench/cluster.ts, bench/c100k.ts). */
+export const CLUSTER_TARGETS = {
+  /** Fan-out, closed loop: 2 nodes (their CPU and redis-server's) ÷ 1 node, per CPU-second. */
+  deliveriesPerCpuSecRatio: 0.75,
+  /** p99 of 2 nodes at this rate, judged when bare Bun's p99 in the same run is within its limit. */
+  p99: { deliveriesPerSec: 20_000, maxMs: 3, baselineMaxMs: 2 },
+  /** The fan-out shape the targets are set for (the single-node scenario's). */
+  fanoutShape: { rooms: 10, members: 100 },
+  /** Concurrent authenticated connections on one machine, and one broadcast reaching them all. */
+  connections: 100_000,
+} as const;
