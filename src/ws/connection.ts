@@ -36,9 +36,12 @@ export class Conn {
     readonly reject: string | null = null,
   ) {}
 
-  /** Key of this socket in the room registry. */
+  private memberKey: string | null = null;
+
+  /** Key of this socket in the room registry and presence (one string, shared by both). */
   get key(): string {
-    return `${this.hub.nodeId}:${this.id}`;
+    if (this.memberKey === null) this.memberKey = `${this.hub.nodeId}:${this.id}`;
+    return this.memberKey;
   }
 
   send(event: Rendered): void {
