@@ -13,7 +13,7 @@
 // client's offset to the harness's clock is measured and taken off), lost = sockets that did not
 // get it. Writes bench/results/<stamp>-c100k-<N>.json and c100k-latest.* (100,000 connections;
 // other counts c100k-latest-<N>.*).
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -23,27 +23,30 @@ import {
 } from "./c100k-client.ts";
 import { c100kMarkdown, c100kSvg, checkC100kTargets } from "./c100k-report.ts";
 import { stopOnSignals, tracked } from "./cleanup.ts";
-import {
-  ADMIN,
-  type KabarSource,
-  kabarSource,
-  loadAvg,
-  PASSWORD,
-  SECRET,
-  shown,
-} from "./cluster.ts";
+import { type KabarSource, kabarSource, loadAvg } from "./cluster.ts";
 import { LineAgent } from "./line-agent.ts";
 import { cpuSeconds, type Machine, machine, machineCpu, rssBytes } from "./proc.ts";
 import { startRedis } from "./redis.ts";
 import type { Failure, QuietWait, TargetCheck } from "./result.ts";
-import { waitForQuiet } from "./run.ts";
 import { sharesOf } from "./scenarios.ts";
 import { type ServerProc, startKabar } from "./servers.ts";
+import {
+  ADMIN,
+  failRecorder,
+  PASSWORD,
+  progressLog,
+  runMain,
+  SECRET,
+  shown,
+  tidyTemp,
+  tunedEnv,
+  waitForQuiet,
+  writeResults,
+} from "./setup.ts";
 import { round } from "./stats.ts";
 import { insertUsers, signLike } from "./users.ts";
 
 const CLIENT = join(import.meta.dir, "c100k-client.ts");
-const BIG = "1000000000";
 /** Sockets per worker the default worker count aims at (each process can hold ~19,990). */
 const PER_WORKER = 15_000;
 /** Sockets per client process the default client count aims at (at most C100K_MAX_SOCKETS). */
@@ -305,34 +308,14 @@ export async function runC100k(
   const load0 = loadAvg();
   let loadOpen = load0;
   const t0 = performance.now();
-  const log = (msg: string) => {
-    if (opts.progress)
-      process.stderr.write(`[c100k ${((performance.now() - t0) / 1000).toFixed(1)}s] ${msg}\n`);
-  };
+  const log = progressLog("c100k", opts.progress, t0);
   const n = opts.connections;
   if (opts.clients * C100K_MAX_SOCKETS < n)
     throw new Error(`${opts.clients} clients cannot hold ${n} sockets (${C100K_MAX_SOCKETS} each)`);
   const tmp = mkdtempSync(join(tmpdir(), "kabar-bench-c100k-"));
   const dataDir = join(tmp, "data");
   const dbPath = join(dataDir, "kabar.db");
-  const deployment = {
-    ENVIRONMENT: "local",
-    SECRET_KEY: SECRET,
-    DATA_DIR: dataDir,
-    FIRST_SUPERUSER: ADMIN.email,
-    FIRST_SUPERUSER_PASSWORD: ADMIN.password,
-  };
-  const kabarEnv = {
-    ...deployment,
-    LOG_LEVEL: "warn",
-    BOT_ENABLED: "false",
-    MAX_CONNECTIONS_PER_USER: BIG,
-    MAX_ROOMS: BIG,
-    MAX_ROOMS_PER_USER: BIG,
-    ROOM_EMPTY_TTL_SECONDS: "86400",
-    RATE_LIMIT_CAPACITY: BIG,
-    RATE_LIMIT_REFILL_PER_SECOND: BIG,
-  };
+  const kabarEnv = tunedEnv(dataDir);
   const clusterEnv = (redisUrl: string) => ({
     ...kabarEnv,
     DATABASE_URL: `sqlite://${dbPath}`,
@@ -344,11 +327,7 @@ export async function runC100k(
   const socketTimeoutMs = 30_000;
   const failures: Failure[] = [];
   const background: QuietWait[] = [];
-  const fail = (phase: string, e: unknown) => {
-    const error = (e instanceof Error ? e.message : String(e)).slice(0, 300);
-    failures.push({ phase, error });
-    log(`  FAILED ${phase}: ${error}`);
-  };
+  const fail = failRecorder(failures, log);
   let logs = 0;
   const serverOpts = (name: string) => ({
     core: -1,
@@ -626,21 +605,22 @@ export async function runC100k(
     loadAvg: { start: load0, beforeOpen: loadOpen, end: loadAvg() },
     targets: checkC100kTargets(partial),
   };
-  mkdirSync(opts.outDir, { recursive: true });
-  const stamp = started.toISOString().replace(/[:.]/g, "-");
-  const json = `${JSON.stringify(final, null, 2)}\n`;
-  const files = [join(opts.outDir, `${stamp}-c100k-${n}.json`)];
-  writeFileSync(files[0] as string, json);
-  if (opts.writeLatest) {
-    const name = n === 100_000 ? "c100k-latest" : `c100k-latest-${n}`;
-    const base = join(opts.outDir, name);
-    files.push(`${base}.json`, `${base}.md`, `${base}.svg`);
-    writeFileSync(`${base}.json`, json);
-    writeFileSync(`${base}.md`, c100kMarkdown(final, `${name}.svg`));
-    writeFileSync(`${base}.svg`, c100kSvg(final));
-  }
-  if (failures.length === 0) rmSync(tmp, { recursive: true, force: true });
-  else log(`${failures.length} phase(s) failed; server logs kept in ${tmp}`);
+  const files = writeResults(
+    opts.outDir,
+    started,
+    `c100k-${n}`,
+    final,
+    opts.writeLatest
+      ? {
+          name: n === 100_000 ? "c100k-latest" : `c100k-latest-${n}`,
+          files: (svgName) => [
+            ["md", c100kMarkdown(final, svgName)],
+            ["svg", c100kSvg(final)],
+          ],
+        }
+      : null,
+  );
+  tidyTemp(tmp, failures, log);
   return { result: final, files };
 }
 
@@ -697,12 +677,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) {
-  main().then(
-    (code) => process.exit(code),
-    (e) => {
-      console.error(`bench:c100k: ${e instanceof Error ? e.message : String(e)}`);
-      process.exit(1);
-    },
-  );
-}
+if (import.meta.main) runMain("bench:c100k", main);

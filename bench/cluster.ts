@@ -15,11 +15,10 @@
 // API. Writes bench/results/<stamp>-cluster-<profile>.json and cluster-latest(.json|.md|.svg)
 // (full; other profiles cluster-latest-<profile>.*). A phase that throws is recorded; its targets
 // are then missed, never passed.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
-import { Agent } from "./agent.ts";
-import { stopOnSignals, tracked } from "./cleanup.ts";
+import { tracked } from "./cleanup.ts";
 import {
   CLUSTER_PROFILES,
   type ClusterProfile,
@@ -28,22 +27,34 @@ import {
   SIDE_LABELS,
 } from "./cluster-profiles.ts";
 import { checkClusterTargets, clusterMarkdown, clusterSvg } from "./cluster-report.ts";
-import type { FanoutCmd, FanoutResult, Target } from "./commands.ts";
-import { combine, type FanoutMeta, type FanoutRun, rotation } from "./paired.ts";
+import type { FanoutRun } from "./paired.ts";
 import { type Machine, machine } from "./proc.ts";
 import { type BenchRedis, startRedis } from "./redis.ts";
 import type { Failure, QuietWait, TargetCheck } from "./result.ts";
-import { QUIET_CORES, waitForQuiet } from "./run.ts";
-import { names } from "./scenarios.ts";
-import { makeUsers, pinning, type ServerProc, startBaseline, startKabar } from "./servers.ts";
+import { pinning, type ServerProc, startBaseline, startKabar } from "./servers.ts";
+import {
+  ADMIN,
+  failRecorder,
+  latestOf,
+  loadAvg,
+  PASSWORD,
+  profileMain,
+  progressLog,
+  quietWaiter,
+  runMain,
+  SECRET,
+  shown,
+  tidyTemp,
+  tunedEnv,
+  writeResults,
+} from "./setup.ts";
+import { type Running, runSides } from "./side-runs.ts";
 import { round } from "./stats.ts";
 
-export const SECRET = "kabar-bench-secret-key-0123456789abcdefghijklmnop";
-export const ADMIN = { email: "admin@example.com", password: "bench-admin-password" };
-export const PASSWORD = "bench-user-password";
+export { ADMIN, loadAvg, PASSWORD, SECRET, shown };
+
 const SERVER_CORE = 1;
 const CLIENT_CORE = 0;
-const BIG = "1000000000";
 
 /** One kind of server setup: what runs, with which environment. */
 export interface ClusterServerSettings {
@@ -121,35 +132,6 @@ export function kabarSource(): KabarSource {
   };
 }
 
-export const loadAvg = (): number[] =>
-  readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).map(Number);
-
-/** An environment as reported: secrets masked, the temp folder named as such. */
-export function shown(env: Record<string, string>, tmp: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env))
-    out[k] = /SECRET|PASSWORD/.test(k) ? "(set)" : v.replaceAll(tmp, "<tmp>");
-  return out;
-}
-
-/** Sockets a Kabar node (or the baseline) holds, from its health answer; -1 if unanswered. */
-async function activeConnections(port: number): Promise<number> {
-  try {
-    const res = await fetch(`http://127.0.0.1:${port}/api/v1/ws/health`);
-    const body = (await res.json()) as { active_connections?: number };
-    return typeof body.active_connections === "number" ? body.active_connections : -1;
-  } catch {
-    return -1;
-  }
-}
-
-/** Servers of one side, started for one repeat. */
-interface Running {
-  pids: number[];
-  ports: number[];
-  stop(): Promise<void>;
-}
-
 type Part = { pid: number; port: number; stop(): Promise<void> };
 
 /** Starts `parts` in order; if one fails, stops those already started and rethrows. */
@@ -175,34 +157,14 @@ export async function runCluster(opts: ClusterOptions): Promise<{
   const started = new Date();
   const load0 = loadAvg();
   const t0 = performance.now();
-  const log = (msg: string) => {
-    if (opts.progress)
-      process.stderr.write(`[cluster ${((performance.now() - t0) / 1000).toFixed(1)}s] ${msg}\n`);
-  };
+  const log = progressLog("cluster", opts.progress, t0);
   const pinned = pinning && cpus().length >= 2;
   const core = (c: number) => (pinned ? c : -1);
   const tmp = mkdtempSync(join(tmpdir(), "kabar-bench-cluster-"));
   const dataDir = join(tmp, "data");
   const dbUrl = `sqlite://${join(dataDir, "kabar.db")}`;
-  const deployment = {
-    ENVIRONMENT: "local",
-    SECRET_KEY: SECRET,
-    DATA_DIR: dataDir,
-    FIRST_SUPERUSER: ADMIN.email,
-    FIRST_SUPERUSER_PASSWORD: ADMIN.password,
-  };
   // bench/run.ts's tuned settings: no log lines, no bot, no limit in the way.
-  const kabarEnv = {
-    ...deployment,
-    LOG_LEVEL: "warn",
-    BOT_ENABLED: "false",
-    MAX_CONNECTIONS_PER_USER: BIG,
-    MAX_ROOMS: BIG,
-    MAX_ROOMS_PER_USER: BIG,
-    ROOM_EMPTY_TTL_SECONDS: "86400",
-    RATE_LIMIT_CAPACITY: BIG,
-    RATE_LIMIT_REFILL_PER_SECOND: BIG,
-  };
+  const kabarEnv = tunedEnv(dataDir);
   const nodeEnv = (redis: BenchRedis) => ({
     ...kabarEnv,
     DATABASE_URL: dbUrl,
@@ -243,17 +205,8 @@ export async function runCluster(opts: ClusterOptions): Promise<{
   const failures: Failure[] = [];
   const background: QuietWait[] = [];
   const disturbed: ClusterResult["disturbed"] = [];
-  const fail = (phase: string, e: unknown) => {
-    const error = (e instanceof Error ? e.message : String(e)).slice(0, 300);
-    failures.push({ phase, error });
-    log(`  FAILED ${phase}: ${error}`);
-  };
-  const quiet = async (phase: string) => {
-    if (p.quietWaitMs <= 0) return;
-    const w = await waitForQuiet(phase, p.quietWaitMs);
-    background.push(w);
-    if (!w.quiet) log(`  machine busy before ${phase}: other processes use ${w.otherCores} cores`);
-  };
+  const fail = failRecorder(failures, log);
+  const quiet = quietWaiter(p.quietWaitMs, background, log);
   let logs = 0;
   const serverOpts = (name: string) => ({
     core: core(SERVER_CORE),
@@ -294,145 +247,34 @@ export async function runCluster(opts: ClusterOptions): Promise<{
     oneNodeRedis: () => clusterSide(1),
     twoNodes: () => clusterSide(2),
   };
-  const reps = new Map<string, FanoutResult[]>();
-  const perNode = new Map<ClusterSideKey, number[][]>();
-  const modes = [
-    { label: "max (closed loop)", mode: "closed" as const, rate: null, ms: p.closedMs },
-    ...p.rates.map((r) => ({
-      label: r.label,
-      mode: "rate" as const,
-      rate: r.deliveriesPerSec,
-      ms: p.rateMs,
-    })),
-  ];
-  const key = (side: ClusterSideKey, label: string) => `${side}\n${label}`;
-  const hosts = Array.from({ length: p.hosts }, (_, k) => `127.0.0.${k + 1}`);
-  const rooms = names("cf", p.rooms);
-  try {
-    log(`profile ${p.name}; ${pinned ? "pinned" : "not pinned"}; temp ${tmp}`);
-    const admin = await startKabar(kabarEnv, serverOpts("admin"));
-    const stopAdmin = tracked(() => admin.stop());
-    let tokens: string[];
-    try {
-      const emails = Array.from({ length: p.users }, (_, k) => `cluster${k}@example.com`);
-      tokens = await makeUsers(admin.port, ADMIN, emails, PASSWORD);
-    } finally {
-      await stopAdmin();
-    }
-    log(`${tokens.length} users made through the API in ${dbUrl.replace(tmp, "<tmp>")}`);
-    for (let rep = 0; rep < p.repeats; rep++) {
-      for (const side of rotation(SIDE_KEYS, rep)) {
-        try {
-          const running = await starts[side]();
-          try {
-            const agent = Agent.start(`cluster-${side}`, {
-              core: core(CLIENT_CORE),
-              progress: opts.progress,
-            });
-            const stopAgent = tracked(() => agent.stop());
-            try {
-              log(
-                `  ${side}, repeat ${rep + 1}/${p.repeats} (server pids ${running.pids.join(", ")})`,
-              );
-              const target: Target = {
-                hosts,
-                port: running.ports[0] ?? 0,
-                tokens,
-                ...(running.ports.length > 1 ? { ports: running.ports, portStride: p.rooms } : {}),
-              };
-              const open = await agent.call(
-                {
-                  op: "open",
-                  group: "cf",
-                  target,
-                  count: p.rooms * p.members,
-                  concurrency: 64,
-                  rooms,
-                  create: true,
-                  timeoutMs: 10_000,
-                },
-                120_000,
-              );
-              if (open.failed > 0)
-                throw new Error(`${open.failed} sockets failed: ${open.errors[0] ?? "?"}`);
-              const counts = await Promise.all(
-                running.ports.map((port) => activeConnections(port)),
-              );
-              perNode.set(side, [...(perNode.get(side) ?? []), counts]);
-              for (const m of modes) {
-                const phase = `cluster fan-out ${m.label} ${side} #${rep + 1}`;
-                const cmd: FanoutCmd = {
-                  op: "fanout",
-                  group: "cf",
-                  senders: p.senders,
-                  mode: m.mode,
-                  window: p.window,
-                  deliveriesPerSec: m.rate ?? 0,
-                  warmupMs: p.warmupMs,
-                  durationMs: m.ms,
-                  drainMs: 10_000,
-                  maxMessages: p.maxMessages,
-                  serverPid: running.pids[0] ?? 0,
-                  extraPids: running.pids.slice(1),
-                  suffix: "",
-                };
-                let result: FanoutResult | null = null;
-                for (let attempt = 0; attempt <= p.retries; attempt++) {
-                  await quiet(phase);
-                  result = await agent.call(cmd, m.ms + 60_000);
-                  const other = round((result.otherCpuSec * 1000) / result.windowMs, 2);
-                  if (other < QUIET_CORES) break;
-                  const retried = attempt < p.retries;
-                  disturbed.push({ phase, otherCores: other, retried });
-                  log(
-                    `  other processes used ${other} cores in ${phase}${retried ? ": again" : ""}`,
-                  );
-                }
-                if (result === null) throw new Error(`${phase}: no result`);
-                const k = key(side, m.label);
-                reps.set(k, [...(reps.get(k) ?? []), result]);
-              }
-              await agent.call({ op: "close", group: "cf", timeoutMs: 5000 }, 10_000);
-            } finally {
-              await stopAgent();
-            }
-          } finally {
-            await running.stop();
-          }
-        } catch (e) {
-          fail(`cluster fan-out ${side} #${rep + 1}`, e);
-        }
-      }
-    }
-  } catch (e) {
-    fail("setup", e);
-  }
+  log(`profile ${p.name}; ${pinned ? "pinned" : "not pinned"}; temp ${tmp}`);
+  const measured = await runSides({
+    name: "cluster",
+    group: "cf",
+    sides: SIDE_KEYS,
+    start: (side) => starts[side](),
+    profile: p,
+    adminEnv: kabarEnv,
+    adminOpts: serverOpts("admin"),
+    admin: ADMIN,
+    password: PASSWORD,
+    agentCore: core(CLIENT_CORE),
+    progress: opts.progress,
+    log,
+    fail,
+    quiet,
+    disturbed,
+    onUsers: (tokens) =>
+      log(`${tokens.length} users made through the API in ${dbUrl.replace(tmp, "<tmp>")}`),
+  });
   const sides: Partial<Record<ClusterSideKey, ClusterSideResult>> = {};
-  for (const side of SIDE_KEYS) {
-    const runs: FanoutRun[] = [];
-    for (const m of modes) {
-      const got = reps.get(key(side, m.label)) ?? [];
-      if (got.length === 0) continue;
-      const meta: FanoutMeta = {
-        label: m.label,
-        mode: m.mode,
-        rate: m.rate,
-        load: "shared users",
-        senders: p.senders,
-        users: p.users,
-        suffix: "",
-        perSenderMsgPerSec:
-          m.rate === null ? null : round(m.rate / p.members / p.rooms / p.senders, 3),
-      };
-      runs.push(combine(meta, got));
-    }
-    if (runs.length === 0) continue;
+  for (const [side, { runs, socketsPerNode }] of measured) {
     const settings = servers.find((s) => s.side === side);
     sides[side] = {
       key: side,
       label: SIDE_LABELS[side],
       processes: settings?.processes ?? [],
-      socketsPerNode: perNode.get(side) ?? [],
+      socketsPerNode,
       runs,
     };
   }
@@ -455,63 +297,43 @@ export async function runCluster(opts: ClusterOptions): Promise<{
     background,
     disturbed,
   };
-  mkdirSync(opts.outDir, { recursive: true });
-  const stamp = started.toISOString().replace(/[:.]/g, "-");
-  const json = `${JSON.stringify(result, null, 2)}\n`;
-  const files = [join(opts.outDir, `${stamp}-cluster-${p.name}.json`)];
-  writeFileSync(files[0] as string, json);
-  if (opts.writeLatest) {
-    const base = join(
-      opts.outDir,
-      p.name === "full" ? "cluster-latest" : `cluster-latest-${p.name}`,
-    );
-    const svgName = `${base.slice(opts.outDir.length + 1)}.svg`;
-    files.push(`${base}.json`, `${base}.md`, `${base}.svg`);
-    writeFileSync(`${base}.json`, json);
-    writeFileSync(`${base}.md`, clusterMarkdown(result, svgName));
-    writeFileSync(`${base}.svg`, clusterSvg(result));
-  }
-  if (failures.length === 0) rmSync(tmp, { recursive: true, force: true });
-  else log(`${failures.length} phase(s) failed; server logs kept in ${tmp}`);
+  const files = writeResults(
+    opts.outDir,
+    started,
+    `cluster-${p.name}`,
+    result,
+    opts.writeLatest
+      ? {
+          name: latestOf("cluster", p.name),
+          files: (svgName) => [
+            ["md", clusterMarkdown(result, svgName)],
+            ["svg", clusterSvg(result)],
+          ],
+        }
+      : null,
+  );
+  tidyTemp(tmp, failures, log);
   return { result, files };
 }
 
-async function main(): Promise<number> {
-  const arg = process.argv[2] ?? "full";
-  if (arg !== "full" && arg !== "tiny") {
-    console.error("usage: bun bench/cluster.ts [full|tiny]");
-    return 2;
-  }
-  // The harness itself only orchestrates; keep it off the server core.
-  if (pinning && cpus().length >= 2)
-    Bun.spawnSync(["taskset", "-apc", String(CLIENT_CORE), String(process.pid)], {
-      stdout: "ignore",
-    });
-  stopOnSignals();
-  process.stderr.write(
-    `[cluster] load average ${loadAvg().join(" ")}; quiet means other processes < ${QUIET_CORES} cores\n`,
+if (import.meta.main)
+  runMain("bench:cluster", () =>
+    profileMain({
+      script: "bench/cluster.ts",
+      tag: "cluster",
+      clientCore: CLIENT_CORE,
+      quietNote: true,
+      run: (profile) =>
+        runCluster({
+          profile,
+          outDir: join(import.meta.dir, "results"),
+          writeLatest: true,
+          progress: true,
+        }),
+      report: (result, arg) =>
+        clusterMarkdown(
+          result,
+          arg === "full" ? "cluster-latest.svg" : `cluster-latest-${arg}.svg`,
+        ),
+    }),
   );
-  const { result, files } = await runCluster({
-    profile: arg,
-    outDir: join(import.meta.dir, "results"),
-    writeLatest: true,
-    progress: true,
-  });
-  console.log(
-    clusterMarkdown(result, arg === "full" ? "cluster-latest.svg" : `cluster-latest-${arg}.svg`),
-  );
-  console.log(`wrote ${files.join(", ")}`);
-  const missed = result.targets.filter((t) => t.met === false).length;
-  if (missed > 0) console.log(`${missed} target(s) not met`);
-  return 0;
-}
-
-if (import.meta.main) {
-  main().then(
-    (code) => process.exit(code),
-    (e) => {
-      console.error(`bench:cluster: ${e instanceof Error ? e.message : String(e)}`);
-      process.exit(1);
-    },
-  );
-}

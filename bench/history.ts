@@ -17,35 +17,37 @@
 // Writes bench/results/<stamp>-history-<profile>.json and history-latest(.json|.md|.svg) (full;
 // other profiles history-latest-<profile>.*). A repeat that throws is recorded; its targets are
 // then missed, never passed (bench/history-report.ts).
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
-import { Agent } from "./agent.ts";
-import { stopOnSignals, tracked } from "./cleanup.ts";
-import {
-  ADMIN,
-  type KabarSource,
-  kabarSource,
-  loadAvg,
-  PASSWORD,
-  SECRET,
-  shown,
-} from "./cluster.ts";
-import type { FanoutCmd, FanoutResult, Target } from "./commands.ts";
+import { tracked } from "./cleanup.ts";
+import { type KabarSource, kabarSource, loadAvg } from "./cluster.ts";
+import { CLUSTER_PROFILES, type ClusterProfile } from "./cluster-profiles.ts";
 import { checkHistoryTargets, historyMarkdown, historySvg } from "./history-report.ts";
-import { combine, type FanoutMeta, type FanoutRun, rotation } from "./paired.ts";
+import type { FanoutRun } from "./paired.ts";
 import { type Machine, machine } from "./proc.ts";
-import type { FanoutRate } from "./profiles.ts";
 import { startRedis } from "./redis.ts";
 import type { Failure, QuietWait, TargetCheck } from "./result.ts";
-import { QUIET_CORES, waitForQuiet } from "./run.ts";
-import { names } from "./scenarios.ts";
-import { makeUsers, pinning, type ServerProc, startKabar } from "./servers.ts";
+import { pinning, type ServerProc, startKabar } from "./servers.ts";
+import {
+  ADMIN,
+  failRecorder,
+  latestOf,
+  PASSWORD,
+  profileMain,
+  progressLog,
+  quietWaiter,
+  runMain,
+  shown,
+  tidyTemp,
+  tunedEnv,
+  writeResults,
+} from "./setup.ts";
+import { type Running, runSides } from "./side-runs.ts";
 import { round } from "./stats.ts";
 
 const SERVER_CORE = 1;
 const CLIENT_CORE = 0;
-const BIG = "1000000000";
 
 export type HistorySideKey = "oneOn" | "oneOff" | "twoOn" | "twoOff";
 export const HISTORY_SIDES: HistorySideKey[] = ["oneOn", "oneOff", "twoOn", "twoOff"];
@@ -62,59 +64,17 @@ const SIDE_SPEC: Record<HistorySideKey, { nodes: number; history: number }> = {
   twoOff: { nodes: 2, history: 0 },
 };
 
-export interface HistoryProfile {
-  name: "full" | "tiny";
-  hosts: number;
-  users: number;
-  rooms: number;
-  members: number;
-  senders: number;
-  window: number;
-  closedMs: number;
-  rates: FanoutRate[];
-  rateMs: number;
-  warmupMs: number;
-  maxMessages: number;
-  repeats: number;
-  quietWaitMs: number;
-  retries: number;
-}
+/** The sizes of the cluster fan-out benchmark, the same fields (bench/cluster-profiles.ts). */
+export type HistoryProfile = ClusterProfile;
 
+/** The cluster fan-out's sizes (bench/cluster-profiles.ts) with one rate, full, and none, tiny. */
 export const HISTORY_PROFILES: Record<HistoryProfile["name"], HistoryProfile> = {
   full: {
-    name: "full",
-    hosts: 8,
-    users: 4,
-    rooms: 10,
-    members: 100,
-    senders: 2,
-    window: 4,
-    closedMs: 4000,
+    ...CLUSTER_PROFILES.full,
     rates: [{ label: "20k/s", deliveriesPerSec: 20_000 }],
-    rateMs: 4000,
-    warmupMs: 1000,
-    maxMessages: 4_000_000,
-    repeats: 4,
-    quietWaitMs: 20_000,
     retries: 1,
   },
-  tiny: {
-    name: "tiny",
-    hosts: 2,
-    users: 2,
-    rooms: 2,
-    members: 10,
-    senders: 1,
-    window: 2,
-    closedMs: 300,
-    rates: [],
-    rateMs: 300,
-    warmupMs: 0,
-    maxMessages: 300,
-    repeats: 1,
-    quietWaitMs: 0,
-    retries: 0,
-  },
+  tiny: { ...CLUSTER_PROFILES.tiny, rates: [] },
 };
 
 export interface HistorySideResult {
@@ -148,22 +108,6 @@ export interface HistoryResult {
   disturbed: { phase: string; otherCores: number; retried: boolean }[];
 }
 
-async function activeConnections(port: number): Promise<number> {
-  try {
-    const res = await fetch(`http://127.0.0.1:${port}/api/v1/ws/health`);
-    const body = (await res.json()) as { active_connections?: number };
-    return typeof body.active_connections === "number" ? body.active_connections : -1;
-  } catch {
-    return -1;
-  }
-}
-
-interface Running {
-  pids: number[];
-  ports: number[];
-  stop(): Promise<void>;
-}
-
 export async function runHistory(opts: {
   profile: HistoryProfile["name"];
   outDir: string;
@@ -174,33 +118,13 @@ export async function runHistory(opts: {
   const started = new Date();
   const load0 = loadAvg();
   const t0 = performance.now();
-  const log = (msg: string) => {
-    if (opts.progress)
-      process.stderr.write(`[history ${((performance.now() - t0) / 1000).toFixed(1)}s] ${msg}\n`);
-  };
+  const log = progressLog("history", opts.progress, t0);
   const pinned = pinning && cpus().length >= 2;
   const core = (c: number) => (pinned ? c : -1);
   const tmp = mkdtempSync(join(tmpdir(), "kabar-bench-history-"));
   const dataDir = join(tmp, "data");
   const dbUrl = `sqlite://${join(dataDir, "kabar.db")}`;
-  const deployment = {
-    ENVIRONMENT: "local",
-    SECRET_KEY: SECRET,
-    DATA_DIR: dataDir,
-    FIRST_SUPERUSER: ADMIN.email,
-    FIRST_SUPERUSER_PASSWORD: ADMIN.password,
-  };
-  const kabarEnv = {
-    ...deployment,
-    LOG_LEVEL: "warn",
-    BOT_ENABLED: "false",
-    MAX_CONNECTIONS_PER_USER: BIG,
-    MAX_ROOMS: BIG,
-    MAX_ROOMS_PER_USER: BIG,
-    ROOM_EMPTY_TTL_SECONDS: "86400",
-    RATE_LIMIT_CAPACITY: BIG,
-    RATE_LIMIT_REFILL_PER_SECOND: BIG,
-  };
+  const kabarEnv = tunedEnv(dataDir);
   const envOf = (side: HistorySideKey, redisUrl: string | null): Record<string, string> => ({
     ...kabarEnv,
     ROOM_HISTORY_SIZE: String(SIDE_SPEC[side].history),
@@ -220,17 +144,8 @@ export async function runHistory(opts: {
   const failures: Failure[] = [];
   const background: QuietWait[] = [];
   const disturbed: HistoryResult["disturbed"] = [];
-  const fail = (phase: string, e: unknown) => {
-    const error = (e instanceof Error ? e.message : String(e)).slice(0, 300);
-    failures.push({ phase, error });
-    log(`  FAILED ${phase}: ${error}`);
-  };
-  const quiet = async (phase: string) => {
-    if (p.quietWaitMs <= 0) return;
-    const w = await waitForQuiet(phase, p.quietWaitMs);
-    background.push(w);
-    if (!w.quiet) log(`  machine busy before ${phase}: other processes use ${w.otherCores} cores`);
-  };
+  const fail = failRecorder(failures, log);
+  const quiet = quietWaiter(p.quietWaitMs, background, log);
   let logs = 0;
   const serverOpts = (name: string) => ({
     core: core(SERVER_CORE),
@@ -267,145 +182,33 @@ export async function runHistory(opts: {
       throw e;
     }
   };
-  const reps = new Map<string, FanoutResult[]>();
-  const perNode = new Map<HistorySideKey, number[][]>();
-  const modes = [
-    { label: "max (closed loop)", mode: "closed" as const, rate: null, ms: p.closedMs },
-    ...p.rates.map((r) => ({
-      label: r.label,
-      mode: "rate" as const,
-      rate: r.deliveriesPerSec,
-      ms: p.rateMs,
-    })),
-  ];
-  const key = (side: HistorySideKey, label: string) => `${side}\n${label}`;
-  const hosts = Array.from({ length: p.hosts }, (_, k) => `127.0.0.${k + 1}`);
-  const rooms = names("hf", p.rooms);
-  try {
-    log(`profile ${p.name}; ${pinned ? "pinned" : "not pinned"}; temp ${tmp}`);
-    const admin = await startKabar(kabarEnv, serverOpts("admin"));
-    const stopAdmin = tracked(() => admin.stop());
-    let tokens: string[];
-    try {
-      const emails = Array.from({ length: p.users }, (_, k) => `history${k}@example.com`);
-      tokens = await makeUsers(admin.port, ADMIN, emails, PASSWORD);
-    } finally {
-      await stopAdmin();
-    }
-    for (let rep = 0; rep < p.repeats; rep++) {
-      for (const side of rotation(HISTORY_SIDES, rep)) {
-        try {
-          const running = await startSide(side);
-          try {
-            const agent = Agent.start(`history-${side}`, {
-              core: core(CLIENT_CORE),
-              progress: opts.progress,
-            });
-            const stopAgent = tracked(() => agent.stop());
-            try {
-              log(
-                `  ${side}, repeat ${rep + 1}/${p.repeats} (server pids ${running.pids.join(", ")})`,
-              );
-              const target: Target = {
-                hosts,
-                port: running.ports[0] ?? 0,
-                tokens,
-                ...(running.ports.length > 1 ? { ports: running.ports, portStride: p.rooms } : {}),
-              };
-              const open = await agent.call(
-                {
-                  op: "open",
-                  group: "hf",
-                  target,
-                  count: p.rooms * p.members,
-                  concurrency: 64,
-                  rooms,
-                  create: true,
-                  timeoutMs: 10_000,
-                },
-                120_000,
-              );
-              if (open.failed > 0)
-                throw new Error(`${open.failed} sockets failed: ${open.errors[0] ?? "?"}`);
-              const counts = await Promise.all(
-                running.ports.map((port) => activeConnections(port)),
-              );
-              perNode.set(side, [...(perNode.get(side) ?? []), counts]);
-              for (const m of modes) {
-                const phase = `history fan-out ${m.label} ${side} #${rep + 1}`;
-                const cmd: FanoutCmd = {
-                  op: "fanout",
-                  group: "hf",
-                  senders: p.senders,
-                  mode: m.mode,
-                  window: p.window,
-                  deliveriesPerSec: m.rate ?? 0,
-                  warmupMs: p.warmupMs,
-                  durationMs: m.ms,
-                  drainMs: 10_000,
-                  maxMessages: p.maxMessages,
-                  serverPid: running.pids[0] ?? 0,
-                  extraPids: running.pids.slice(1),
-                  suffix: "",
-                };
-                let result: FanoutResult | null = null;
-                for (let attempt = 0; attempt <= p.retries; attempt++) {
-                  await quiet(phase);
-                  result = await agent.call(cmd, m.ms + 60_000);
-                  const other = round((result.otherCpuSec * 1000) / result.windowMs, 2);
-                  if (other < QUIET_CORES) break;
-                  const retried = attempt < p.retries;
-                  disturbed.push({ phase, otherCores: other, retried });
-                  log(
-                    `  other processes used ${other} cores in ${phase}${retried ? ": again" : ""}`,
-                  );
-                }
-                if (result === null) throw new Error(`${phase}: no result`);
-                const k = key(side, m.label);
-                reps.set(k, [...(reps.get(k) ?? []), result]);
-              }
-              await agent.call({ op: "close", group: "hf", timeoutMs: 5000 }, 10_000);
-            } finally {
-              await stopAgent();
-            }
-          } finally {
-            await running.stop();
-          }
-        } catch (e) {
-          fail(`history fan-out ${side} #${rep + 1}`, e);
-        }
-      }
-    }
-  } catch (e) {
-    fail("setup", e);
-  }
+  log(`profile ${p.name}; ${pinned ? "pinned" : "not pinned"}; temp ${tmp}`);
+  const measured = await runSides({
+    name: "history",
+    group: "hf",
+    sides: HISTORY_SIDES,
+    start: startSide,
+    profile: p,
+    adminEnv: kabarEnv,
+    adminOpts: serverOpts("admin"),
+    admin: ADMIN,
+    password: PASSWORD,
+    agentCore: core(CLIENT_CORE),
+    progress: opts.progress,
+    log,
+    fail,
+    quiet,
+    disturbed,
+  });
   const sides: Partial<Record<HistorySideKey, HistorySideResult>> = {};
-  for (const side of HISTORY_SIDES) {
-    const runs: FanoutRun[] = [];
-    for (const m of modes) {
-      const got = reps.get(key(side, m.label)) ?? [];
-      if (got.length === 0) continue;
-      const meta: FanoutMeta = {
-        label: m.label,
-        mode: m.mode,
-        rate: m.rate,
-        load: "shared users",
-        senders: p.senders,
-        users: p.users,
-        suffix: "",
-        perSenderMsgPerSec:
-          m.rate === null ? null : round(m.rate / p.members / p.rooms / p.senders, 3),
-      };
-      runs.push(combine(meta, got));
-    }
-    if (runs.length === 0) continue;
+  for (const [side, { runs, socketsPerNode }] of measured) {
     const nodes = SIDE_SPEC[side].nodes;
     sides[side] = {
       key: side,
       label: HISTORY_SIDE_LABELS[side],
       historySize: SIDE_SPEC[side].history,
       processes: nodes === 1 ? ["node"] : ["node A", "node B", "redis-server"],
-      socketsPerNode: perNode.get(side) ?? [],
+      socketsPerNode,
       runs,
     };
   }
@@ -428,62 +231,43 @@ export async function runHistory(opts: {
     background,
     disturbed,
   };
-  mkdirSync(opts.outDir, { recursive: true });
-  const stamp = started.toISOString().replace(/[:.]/g, "-");
-  const json = `${JSON.stringify(result, null, 2)}\n`;
-  const files = [join(opts.outDir, `${stamp}-history-${p.name}.json`)];
-  writeFileSync(files[0] as string, json);
-  if (opts.writeLatest) {
-    const base = join(
-      opts.outDir,
-      p.name === "full" ? "history-latest" : `history-latest-${p.name}`,
-    );
-    const svgName = `${base.slice(opts.outDir.length + 1)}.svg`;
-    files.push(`${base}.json`, `${base}.md`, `${base}.svg`);
-    writeFileSync(`${base}.json`, json);
-    writeFileSync(`${base}.md`, historyMarkdown(result, svgName));
-    writeFileSync(`${base}.svg`, historySvg(result));
-  }
-  if (failures.length === 0) rmSync(tmp, { recursive: true, force: true });
-  else log(`${failures.length} phase(s) failed; server logs kept in ${tmp}`);
+  const files = writeResults(
+    opts.outDir,
+    started,
+    `history-${p.name}`,
+    result,
+    opts.writeLatest
+      ? {
+          name: latestOf("history", p.name),
+          files: (svgName) => [
+            ["md", historyMarkdown(result, svgName)],
+            ["svg", historySvg(result)],
+          ],
+        }
+      : null,
+  );
+  tidyTemp(tmp, failures, log);
   return { result, files };
 }
 
-async function main(): Promise<number> {
-  const arg = process.argv[2] ?? "full";
-  if (arg !== "full" && arg !== "tiny") {
-    console.error("usage: bun bench/history.ts [full|tiny]");
-    return 2;
-  }
-  if (pinning && cpus().length >= 2)
-    Bun.spawnSync(["taskset", "-apc", String(CLIENT_CORE), String(process.pid)], {
-      stdout: "ignore",
-    });
-  stopOnSignals();
-  process.stderr.write(
-    `[history] load average ${loadAvg().join(" ")}; quiet means other processes < ${QUIET_CORES} cores\n`,
+if (import.meta.main)
+  runMain("bench:history", () =>
+    profileMain({
+      script: "bench/history.ts",
+      tag: "history",
+      clientCore: CLIENT_CORE,
+      quietNote: true,
+      run: (profile) =>
+        runHistory({
+          profile,
+          outDir: join(import.meta.dir, "results"),
+          writeLatest: true,
+          progress: true,
+        }),
+      report: (result, arg) =>
+        historyMarkdown(
+          result,
+          arg === "full" ? "history-latest.svg" : `history-latest-${arg}.svg`,
+        ),
+    }),
   );
-  const { result, files } = await runHistory({
-    profile: arg,
-    outDir: join(import.meta.dir, "results"),
-    writeLatest: true,
-    progress: true,
-  });
-  console.log(
-    historyMarkdown(result, arg === "full" ? "history-latest.svg" : `history-latest-${arg}.svg`),
-  );
-  console.log(`wrote ${files.join(", ")}`);
-  const missed = result.targets.filter((t) => t.met === false).length;
-  if (missed > 0) console.log(`${missed} target(s) not met`);
-  return 0;
-}
-
-if (import.meta.main) {
-  main().then(
-    (code) => process.exit(code),
-    (e) => {
-      console.error(`bench:history: ${e instanceof Error ? e.message : String(e)}`);
-      process.exit(1);
-    },
-  );
-}

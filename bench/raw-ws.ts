@@ -2,8 +2,9 @@
 // (masked with a zero key, which RFC 6455 allows, so no byte is rewritten), text frames in as raw
 // payload bytes (no UTF-8 decode, no event object per frame), pings answered with pongs. Bun's own
 // WebSocket client costs the load client ~1.5 µs per received message, more than the server spends
-// per delivery, so with it the client, not the server, sets the pace of a fan-out run.
-import type { Socket } from "bun";
+// per delivery, so with it the client, not the server, sets the pace of a fan-out run. A source
+// address can be chosen (`localAddress`, so sockets spread over 127.0.0.x on both ends).
+import type { Socket, TCPSocketConnectOptions } from "bun";
 
 const OP_TEXT = 0x1;
 const OP_BINARY = 0x2;
@@ -49,31 +50,38 @@ export class RawSocket {
     }
   }
 
-  /** Connects and upgrades; resolves once the server answered 101. */
+  /**
+   * Connects (from `localAddress`; null: the kernel's choice) and upgrades; resolves once the
+   * server answered 101.
+   */
   static async connect(
     host: string,
     port: number,
     pathAndQuery: string,
     timeoutMs: number,
+    localAddress: string | null = null,
   ): Promise<RawSocket> {
     const state: State = { ws: null, pending: null, upgraded: false, settle: null };
     const upgraded = new Promise<string | null>((resolve) => {
       state.settle = resolve;
     });
     const timer = setTimeout(() => state.settle?.(`timeout after ${timeoutMs} ms`), timeoutMs);
+    // `localAddress` works in Bun.connect (checked on Bun 1.4.4) but is not in its types.
+    const options: TCPSocketConnectOptions<State> & { localAddress?: string } = {
+      hostname: host,
+      port,
+      data: state,
+      socket: {
+        data: (s, chunk) => onData(s, chunk),
+        close: (s) => onEnd(s, "connection closed during the upgrade"),
+        error: (s, e) => onEnd(s, `socket error: ${e.message}`),
+        drain: (s) => s.data.ws?.flush(),
+      },
+      ...(localAddress === null ? {} : { localAddress }),
+    };
     let socket: Socket<State>;
     try {
-      socket = await Bun.connect<State>({
-        hostname: host,
-        port,
-        data: state,
-        socket: {
-          data: (s, chunk) => onData(s, chunk),
-          close: (s) => onEnd(s, "connection closed during the upgrade"),
-          error: (s, e) => onEnd(s, `socket error: ${e.message}`),
-          drain: (s) => s.data.ws?.flush(),
-        },
-      });
+      socket = await Bun.connect<State>(options);
     } catch (e) {
       clearTimeout(timer);
       throw new Error(`connect ${host}:${port}: ${e instanceof Error ? e.message : String(e)}`);

@@ -5,7 +5,7 @@
 // bench/results/<timestamp>.json plus latest.json, latest.md and latest.svg (full runs; other
 // profiles write latest-<profile>.*). A phase that throws is recorded and the run goes on; its
 // targets are then missed, never passed (bench/targets.ts).
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { svg } from "./chart.ts";
@@ -17,12 +17,28 @@ import {
   noisyPaired,
   sharedFanoutLoad,
 } from "./paired.ts";
-import { machine, machineCpu } from "./proc.ts";
+import { machine } from "./proc.ts";
 import { PROFILES, type Profile } from "./profiles.ts";
 import { markdown } from "./report.ts";
 import type { BenchResult, Failure, QuietWait, ServerSettings } from "./result.ts";
 import { perUserLoad, type Setup, sharedLoad } from "./scenarios.ts";
 import { makeUsers, pinning, type ServerProc, startBaseline, startKabar } from "./servers.ts";
+import {
+  ADMIN,
+  deploymentEnv,
+  failRecorder,
+  PASSWORD,
+  progressLog,
+  QUIET_CORES,
+  quietWaiter,
+  runMain,
+  SECRET,
+  shown,
+  tidyTemp,
+  tunedEnv,
+  waitForQuiet,
+  writeResults,
+} from "./setup.ts";
 import { round } from "./stats.ts";
 import { checkTargets } from "./targets.ts";
 import { insertUsers, signLike } from "./users.ts";
@@ -45,36 +61,10 @@ export interface BenchOutput {
   files: string[];
 }
 
-const SECRET = "kabar-bench-secret-key-0123456789abcdefghijklmnop";
-const ADMIN = { email: "admin@example.com", password: "bench-admin-password" };
-const PASSWORD = "bench-user-password";
 const SERVER_CORE = 1;
 const CLIENT_CORE = 0;
-const BIG = "1000000000";
-/** Other processes using less than this many cores count as a quiet machine. */
-export const QUIET_CORES = 0.15;
 
-/** Samples machine-wide CPU in 250 ms steps until it is quiet or `maxMs` passed. */
-export async function waitForQuiet(phase: string, maxMs: number): Promise<QuietWait> {
-  const start = performance.now();
-  let other = 0;
-  for (let i = 0; i < 1000; i++) {
-    const a = machineCpu().tasks;
-    await Bun.sleep(250);
-    other = (machineCpu().tasks - a) / 0.25;
-    if (other < QUIET_CORES || performance.now() - start >= maxMs) break;
-  }
-  const waitedMs = Math.round(performance.now() - start);
-  return { phase, waitedMs, otherCores: round(other, 2), quiet: other < QUIET_CORES };
-}
-
-/** An environment as reported: secrets masked, the temp folder named as such. */
-function shown(env: Record<string, string>, tmp: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env))
-    out[k] = /SECRET|PASSWORD/.test(k) ? "(set)" : v.replaceAll(tmp, "<tmp>");
-  return out;
-}
+export { QUIET_CORES, waitForQuiet };
 
 /** The base name of the latest files of `profile`. */
 export const latestName = (profile: Profile["name"]) =>
@@ -84,34 +74,14 @@ export async function runBench(opts: BenchOptions): Promise<BenchOutput> {
   const profile = PROFILES[opts.profile];
   const started = new Date();
   const t0 = performance.now();
-  const log = (msg: string) => {
-    if (opts.progress)
-      process.stderr.write(`[bench ${((performance.now() - t0) / 1000).toFixed(1)}s] ${msg}\n`);
-  };
+  const log = progressLog("bench", opts.progress, t0);
   const pinned = pinning && cpus().length >= 2;
   const tmp = mkdtempSync(join(tmpdir(), "kabar-bench-"));
   const dataDir = join(tmp, "data");
-  // What every Kabar needs to run here, none of it a tuning: the key the tokens are signed
-  // with, where the users are, the superuser that makes them.
-  const deployment = {
-    ENVIRONMENT: "local",
-    SECRET_KEY: SECRET,
-    DATA_DIR: dataDir,
-    FIRST_SUPERUSER: ADMIN.email,
-    FIRST_SUPERUSER_PASSWORD: ADMIN.password,
-  };
-  // Tuned for measurement: no log lines, no bot, no limit in the way.
-  const kabarEnv = {
-    ...deployment,
-    LOG_LEVEL: "warn",
-    BOT_ENABLED: "false",
-    MAX_CONNECTIONS_PER_USER: BIG,
-    MAX_ROOMS: BIG,
-    MAX_ROOMS_PER_USER: BIG,
-    ROOM_EMPTY_TTL_SECONDS: "86400",
-    RATE_LIMIT_CAPACITY: BIG,
-    RATE_LIMIT_REFILL_PER_SECOND: BIG,
-  };
+  // What every Kabar needs to run here, none of it a tuning (bench/setup.ts), and that tuned for
+  // measurement: no log lines, no bot, no limit in the way.
+  const deployment = deploymentEnv(dataDir);
+  const kabarEnv = tunedEnv(dataDir);
   const limits = {
     RATE_LIMIT_CAPACITY: String(profile.noisy.capacity),
     RATE_LIMIT_REFILL_PER_SECOND: String(profile.noisy.refillPerSec),
@@ -159,17 +129,8 @@ export async function runBench(opts: BenchOptions): Promise<BenchOutput> {
   const running: ServerProc[] = [];
   const background: QuietWait[] = [];
   const failures: Failure[] = [];
-  const fail = (phase: string, e: unknown) => {
-    const error = (e instanceof Error ? e.message : String(e)).slice(0, 300);
-    failures.push({ phase, error });
-    log(`  FAILED ${phase}: ${error}`);
-  };
-  const quiet = async (phase: string) => {
-    if (profile.quietWaitMs <= 0) return;
-    const w = await waitForQuiet(phase, profile.quietWaitMs);
-    background.push(w);
-    if (!w.quiet) log(`  machine busy before ${phase}: other processes use ${w.otherCores} cores`);
-  };
+  const fail = failRecorder(failures, log);
+  const quiet = quietWaiter(profile.quietWaitMs, background, log);
   const start = async (p: Promise<ServerProc>) => {
     const srv = await p;
     running.push(srv);
@@ -283,20 +244,22 @@ export async function runBench(opts: BenchOptions): Promise<BenchOutput> {
       targets: checkTargets(partial),
       background,
     };
-    mkdirSync(opts.outDir, { recursive: true });
-    const stamp = started.toISOString().replace(/[:.]/g, "-");
-    const json = `${JSON.stringify(result, null, 2)}\n`;
-    const files = [join(opts.outDir, `${stamp}-${profile.name}.json`)];
-    writeFileSync(files[0] as string, json);
-    if (opts.writeLatest) {
-      const base = join(opts.outDir, latestName(profile.name));
-      files.push(`${base}.json`, `${base}.md`, `${base}.svg`);
-      writeFileSync(`${base}.json`, json);
-      writeFileSync(`${base}.md`, markdown(result, `${latestName(profile.name)}.svg`));
-      writeFileSync(`${base}.svg`, svg(result));
-    }
-    if (failures.length === 0) rmSync(tmp, { recursive: true, force: true });
-    else log(`${failures.length} phase(s) failed; server logs kept in ${tmp}`);
+    const files = writeResults(
+      opts.outDir,
+      started,
+      profile.name,
+      result,
+      opts.writeLatest
+        ? {
+            name: latestName(profile.name),
+            files: (svgName) => [
+              ["md", markdown(result, svgName)],
+              ["svg", svg(result)],
+            ],
+          }
+        : null,
+    );
+    tidyTemp(tmp, failures, log);
     return { result, files };
   } catch (e) {
     log(`failed; server log kept in ${tmp}`);
@@ -330,12 +293,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) {
-  main().then(
-    (code) => process.exit(code),
-    (e) => {
-      console.error(`bench: ${e instanceof Error ? e.message : String(e)}`);
-      process.exit(1);
-    },
-  );
-}
+if (import.meta.main) runMain("bench", main);

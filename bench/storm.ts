@@ -12,19 +12,11 @@
 // process started is stopped, also on a failure or Ctrl-C. Writes
 // bench/results/<stamp>-storm-<profile>.json and storm-latest(.json|.md) (full) or
 // storm-latest-<profile>.* (others).
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
-import { stopOnSignals, tracked } from "./cleanup.ts";
-import {
-  ADMIN,
-  type KabarSource,
-  kabarSource,
-  loadAvg,
-  PASSWORD,
-  SECRET,
-  shown,
-} from "./cluster.ts";
+import { tracked } from "./cleanup.ts";
+import { type KabarSource, kabarSource, loadAvg } from "./cluster.ts";
 import type {
   StormCollectResult,
   StormOpenCmd,
@@ -36,16 +28,30 @@ import { LineAgent } from "./line-agent.ts";
 import { cpuSeconds, type Machine, machine } from "./proc.ts";
 import { startRedis } from "./redis.ts";
 import type { Failure, QuietWait, TargetCheck } from "./result.ts";
-import { waitForQuiet } from "./run.ts";
 import { names } from "./scenarios.ts";
 import { makeUsers, pinning, type ServerProc, startKabar } from "./servers.ts";
+import {
+  ADMIN,
+  failRecorder,
+  latestOf,
+  PASSWORD,
+  profileMain,
+  progressLog,
+  runMain,
+  SECRET,
+  shown,
+  tidyTemp,
+  tunedEnv,
+  waitForQuiet,
+  writeResults,
+} from "./setup.ts";
+import { activeConnections } from "./side-runs.ts";
 import { round } from "./stats.ts";
 import { insertUsers, signLike } from "./users.ts";
 
 const CLIENT = join(import.meta.dir, "history-client.ts");
 const SERVER_CORE = 1;
 const CLIENT_CORE = 0;
-const BIG = "1000000000";
 
 export interface StormProfile {
   name: "full" | "tiny";
@@ -131,16 +137,6 @@ export interface StormResult {
   background: QuietWait[];
 }
 
-async function activeConnections(port: number): Promise<number> {
-  try {
-    const res = await fetch(`http://127.0.0.1:${port}/api/v1/ws/health`);
-    const body = (await res.json()) as { active_connections?: number };
-    return typeof body.active_connections === "number" ? body.active_connections : -1;
-  } catch {
-    return -1;
-  }
-}
-
 const wall = () => performance.timeOrigin + performance.now();
 
 export async function runStorm(opts: {
@@ -155,43 +151,21 @@ export async function runStorm(opts: {
   const started = new Date();
   const load0 = loadAvg();
   const t0 = performance.now();
-  const log = (msg: string) => {
-    if (opts.progress)
-      process.stderr.write(`[storm ${((performance.now() - t0) / 1000).toFixed(1)}s] ${msg}\n`);
-  };
+  const log = progressLog("storm", opts.progress, t0);
   const pinned = pinning && cpus().length >= 2;
   const core = (c: number) => (pinned ? c : -1);
   const tmp = mkdtempSync(join(tmpdir(), "kabar-bench-storm-"));
   const dataDir = join(tmp, "data");
   const dbUrl = `sqlite://${join(dataDir, "kabar.db")}`;
-  const deployment = {
-    ENVIRONMENT: "local",
-    SECRET_KEY: SECRET,
-    DATA_DIR: dataDir,
-    FIRST_SUPERUSER: ADMIN.email,
-    FIRST_SUPERUSER_PASSWORD: ADMIN.password,
-  };
   // bench/run.ts's tuned settings, history at its default size (stated, not left implicit).
   const kabarEnv = {
-    ...deployment,
-    LOG_LEVEL: "warn",
-    BOT_ENABLED: "false",
-    MAX_CONNECTIONS_PER_USER: BIG,
-    MAX_ROOMS: BIG,
-    MAX_ROOMS_PER_USER: BIG,
-    ROOM_EMPTY_TTL_SECONDS: "86400",
-    RATE_LIMIT_CAPACITY: BIG,
-    RATE_LIMIT_REFILL_PER_SECOND: BIG,
+    ...tunedEnv(dataDir),
     ROOM_HISTORY_SIZE: "100",
     ...opts.env,
   };
   const failures: Failure[] = [];
   const background: QuietWait[] = [];
-  const fail = (phase: string, e: unknown) => {
-    const error = (e instanceof Error ? e.message : String(e)).slice(0, 300);
-    failures.push({ phase, error });
-    log(`  FAILED ${phase}: ${error}`);
-  };
+  const fail = failRecorder(failures, log);
   let logs = 0;
   const serverOpts = (name: string) => ({
     core: core(SERVER_CORE),
@@ -330,53 +304,33 @@ export async function runStorm(opts: {
     targets: checkStormTargets(partial),
     background,
   };
-  mkdirSync(opts.outDir, { recursive: true });
-  const stamp = started.toISOString().replace(/[:.]/g, "-");
-  const json = `${JSON.stringify(result, null, 2)}\n`;
-  const files = [join(opts.outDir, `${stamp}-storm-${p.name}.json`)];
-  writeFileSync(files[0] as string, json);
-  if (opts.writeLatest) {
-    const base = join(opts.outDir, p.name === "full" ? "storm-latest" : `storm-latest-${p.name}`);
-    files.push(`${base}.json`, `${base}.md`);
-    writeFileSync(`${base}.json`, json);
-    writeFileSync(`${base}.md`, stormMarkdown(result));
-  }
-  if (failures.length === 0) rmSync(tmp, { recursive: true, force: true });
-  else log(`${failures.length} phase(s) failed; server logs kept in ${tmp}`);
+  const files = writeResults(
+    opts.outDir,
+    started,
+    `storm-${p.name}`,
+    result,
+    opts.writeLatest
+      ? { name: latestOf("storm", p.name), files: () => [["md", stormMarkdown(result)]] }
+      : null,
+  );
+  tidyTemp(tmp, failures, log);
   return { result, files };
 }
 
-async function main(): Promise<number> {
-  const arg = process.argv[2] ?? "full";
-  if (arg !== "full" && arg !== "tiny") {
-    console.error("usage: bun bench/storm.ts [full|tiny]");
-    return 2;
-  }
-  if (pinning && cpus().length >= 2)
-    Bun.spawnSync(["taskset", "-apc", String(CLIENT_CORE), String(process.pid)], {
-      stdout: "ignore",
-    });
-  stopOnSignals();
-  process.stderr.write(`[storm] load average ${loadAvg().join(" ")}\n`);
-  const { result, files } = await runStorm({
-    profile: arg,
-    outDir: join(import.meta.dir, "results"),
-    writeLatest: true,
-    progress: true,
-  });
-  console.log(stormMarkdown(result));
-  console.log(`wrote ${files.join(", ")}`);
-  const missed = result.targets.filter((t) => t.met === false).length;
-  if (missed > 0) console.log(`${missed} target(s) not met`);
-  return 0;
-}
-
-if (import.meta.main) {
-  main().then(
-    (code) => process.exit(code),
-    (e) => {
-      console.error(`bench:storm: ${e instanceof Error ? e.message : String(e)}`);
-      process.exit(1);
-    },
+if (import.meta.main)
+  runMain("bench:storm", () =>
+    profileMain({
+      script: "bench/storm.ts",
+      tag: "storm",
+      clientCore: CLIENT_CORE,
+      quietNote: false,
+      run: (profile) =>
+        runStorm({
+          profile,
+          outDir: join(import.meta.dir, "results"),
+          writeLatest: true,
+          progress: true,
+        }),
+      report: (result) => stormMarkdown(result),
+    }),
   );
-}

@@ -3,9 +3,6 @@
 // 2 workers with one broadcast, each checked for complete data and nothing lost (timings are
 // never asserted); and their target checks on made-up results, proving that missing data fails.
 import { expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { defaultOptions, runC100k } from "../bench/c100k.ts";
 import { checkC100kTargets } from "../bench/c100k-report.ts";
 import { runCluster } from "../bench/cluster.ts";
@@ -13,61 +10,51 @@ import { CLUSTER_PROFILES, SIDE_KEYS } from "../bench/cluster-profiles.ts";
 import { checkClusterTargets } from "../bench/cluster-report.ts";
 import type { FanoutResult } from "../bench/commands.ts";
 import { combine, type FanoutMeta } from "../bench/paired.ts";
-import { redisInstalled } from "../bench/redis.ts";
+import { redisRuns, tinyRun } from "./bench-tiny.ts";
 
-const runs = process.platform === "linux" && (redisInstalled() || process.env.CI === "true");
-if (!runs) console.warn("skip: redis-server not found; the cluster bench smoke runs are skipped");
+const runs = redisRuns("cluster");
 
 test.skipIf(!runs)(
   "bench:cluster tiny run: every side and mode measured, members split over 2 nodes, 0 lost",
   async () => {
-    const out = mkdtempSync(join(tmpdir(), "kabar-bench-cluster-test-"));
-    try {
-      const { result, files } = await runCluster({
-        profile: "tiny",
-        outDir: out,
-        writeLatest: true,
-        progress: false,
-      });
-      expect(result.failures).toEqual([]);
-      for (const f of files) expect(existsSync(f)).toBe(true);
-      expect(files.map((f) => f.slice(out.length + 1)).slice(1)).toEqual([
-        "cluster-latest-tiny.json",
-        "cluster-latest-tiny.md",
-        "cluster-latest-tiny.svg",
-      ]);
-      const p = result.settings;
-      for (const key of SIDE_KEYS) {
-        const side = result.sides[key];
-        if (!side) throw new Error(`side ${key} is missing`);
-        expect(side.runs.map((r) => r.mode)).toEqual([
-          "closed",
-          ...p.rates.map(() => "rate" as const),
-        ]);
-        for (const run of side.runs) {
-          expect(run.repeats).toHaveLength(p.repeats);
-          expect(run.sent).toBeGreaterThan(0);
-          expect(run.received).toBe(run.expected);
-          expect(run.lost).toBe(0);
-          expect(run.duplicates).toBe(0);
-          expect(run.unexpectedCloses).toBe(0);
-          expect(run.latency.count).toBeGreaterThan(0);
-          expect(run.serverCpuSec).toBeGreaterThan(0);
-          // One CPU reading per server process: both nodes and redis-server.
-          for (const y of run.repeats) expect(y.pidCpuSec).toHaveLength(side.processes.length);
+    // Nothing missing (tinyRun); the targets this profile does not define are n/a, the rest met.
+    await tinyRun(
+      "cluster",
+      (outDir) =>
+        runCluster({
+          profile: "tiny",
+          outDir,
+          writeLatest: true,
+          progress: false,
+        }),
+      (result) => {
+        const p = result.settings;
+        for (const key of SIDE_KEYS) {
+          const side = result.sides[key];
+          if (!side) throw new Error(`side ${key} is missing`);
+          expect(side.runs.map((r) => r.mode)).toEqual([
+            "closed",
+            ...p.rates.map(() => "rate" as const),
+          ]);
+          for (const run of side.runs) {
+            expect(run.repeats).toHaveLength(p.repeats);
+            expect(run.sent).toBeGreaterThan(0);
+            expect(run.received).toBe(run.expected);
+            expect(run.lost).toBe(0);
+            expect(run.duplicates).toBe(0);
+            expect(run.unexpectedCloses).toBe(0);
+            expect(run.latency.count).toBeGreaterThan(0);
+            expect(run.serverCpuSec).toBeGreaterThan(0);
+            // One CPU reading per server process: both nodes and redis-server.
+            for (const y of run.repeats) expect(y.pidCpuSec).toHaveLength(side.processes.length);
+          }
         }
-      }
-      expect(result.sides.twoNodes?.processes).toEqual(["node A", "node B", "redis-server"]);
-      const half = (p.rooms * p.members) / 2;
-      expect(result.sides.twoNodes?.socketsPerNode).toEqual([[half, half]]);
-      // Nothing missing; the targets this profile does not define are n/a, the rest are met.
-      for (const t of result.targets) {
-        expect(t.measured).not.toContain("MISSING");
-        expect(t.met).not.toBe(false);
-      }
-    } finally {
-      rmSync(out, { recursive: true, force: true });
-    }
+        expect(result.sides.twoNodes?.processes).toEqual(["node A", "node B", "redis-server"]);
+        const half = (p.rooms * p.members) / 2;
+        expect(result.sides.twoNodes?.socketsPerNode).toEqual([[half, half]]);
+      },
+      ["cluster-latest-tiny.json", "cluster-latest-tiny.md", "cluster-latest-tiny.svg"],
+    );
   },
   30_000,
 );
@@ -75,38 +62,33 @@ test.skipIf(!runs)(
 test.skipIf(!runs)(
   "bench:c100k short run: 1,000 users' sockets over 2 workers, all welcomed, one broadcast reaches every one",
   async () => {
-    const out = mkdtempSync(join(tmpdir(), "kabar-bench-c100k-test-"));
-    try {
-      const { result, files } = await runC100k({
-        ...defaultOptions(1000),
-        workers: 2,
-        clients: 2,
-        hosts: 2,
-        quietWaitMs: 0,
-        outDir: out,
-        writeLatest: true,
-        progress: false,
-      });
-      expect(result.failures).toEqual([]);
-      for (const f of files) expect(existsSync(f)).toBe(true);
-      expect(result.open?.opened).toBe(1000);
-      expect(result.open?.failed).toBe(0);
-      // Both workers took sockets (SO_REUSEPORT spreads them).
-      expect(result.open?.perNode).toHaveLength(2);
-      for (const k of result.open?.perNode ?? []) expect(k).toBeGreaterThan(0);
-      expect(result.memory?.afterGc).toBe(true);
-      expect(result.broadcast?.sockets).toBe(1000);
-      expect(result.broadcast?.received).toBe(1000);
-      expect(result.broadcast?.lost).toBe(0);
-      expect(result.broadcast?.duplicates).toBe(0);
-      expect(result.broadcast?.latency.count).toBe(1000);
-      for (const t of result.targets) {
-        expect(t.measured).not.toContain("MISSING");
-        expect(t.met).not.toBe(false);
-      }
-    } finally {
-      rmSync(out, { recursive: true, force: true });
-    }
+    await tinyRun(
+      "c100k",
+      (outDir) =>
+        runC100k({
+          ...defaultOptions(1000),
+          workers: 2,
+          clients: 2,
+          hosts: 2,
+          quietWaitMs: 0,
+          outDir,
+          writeLatest: true,
+          progress: false,
+        }),
+      (result) => {
+        expect(result.open?.opened).toBe(1000);
+        expect(result.open?.failed).toBe(0);
+        // Both workers took sockets (SO_REUSEPORT spreads them).
+        expect(result.open?.perNode).toHaveLength(2);
+        for (const k of result.open?.perNode ?? []) expect(k).toBeGreaterThan(0);
+        expect(result.memory?.afterGc).toBe(true);
+        expect(result.broadcast?.sockets).toBe(1000);
+        expect(result.broadcast?.received).toBe(1000);
+        expect(result.broadcast?.lost).toBe(0);
+        expect(result.broadcast?.duplicates).toBe(0);
+        expect(result.broadcast?.latency.count).toBe(1000);
+      },
+    );
   },
   30_000,
 );

@@ -3,61 +3,48 @@
 // clients over 2 nodes, one SIGKILLed), each checked for complete data (timings never asserted);
 // and their target checks on made-up results, proving that missing data fails.
 import { expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { HISTORY_PROFILES, HISTORY_SIDES, runHistory } from "../bench/history.ts";
 import type { StormCollectResult } from "../bench/history-client.ts";
 import { checkHistoryTargets, checkStormTargets } from "../bench/history-report.ts";
-import { redisInstalled } from "../bench/redis.ts";
 import { perSenderRate, runStorm, STORM_PROFILES } from "../bench/storm.ts";
+import { redisRuns, tinyRun } from "./bench-tiny.ts";
 
-const runs = process.platform === "linux" && (redisInstalled() || process.env.CI === "true");
-if (!runs) console.warn("skip: redis-server not found; the history bench smoke runs are skipped");
+const runs = redisRuns("history");
 
 test.skipIf(!runs)(
   "bench:history tiny run: every side measured, cluster sides split over 2 nodes, 0 lost, nothing missing",
   async () => {
-    const out = mkdtempSync(join(tmpdir(), "kabar-bench-history-test-"));
-    try {
-      const { result, files } = await runHistory({
-        profile: "tiny",
-        outDir: out,
-        writeLatest: true,
-        progress: false,
-      });
-      expect(result.failures).toEqual([]);
-      for (const f of files) expect(existsSync(f)).toBe(true);
-      expect(files.map((f) => f.slice(out.length + 1)).slice(1)).toEqual([
-        "history-latest-tiny.json",
-        "history-latest-tiny.md",
-        "history-latest-tiny.svg",
-      ]);
-      const p = result.settings;
-      for (const key of HISTORY_SIDES) {
-        const side = result.sides[key];
-        if (!side) throw new Error(`side ${key} is missing`);
-        expect(side.historySize).toBe(key.endsWith("On") ? 100 : 0);
-        for (const run of side.runs) {
-          expect(run.repeats).toHaveLength(p.repeats);
-          expect(run.received).toBe(run.expected);
-          expect(run.lost).toBe(0);
-          expect(run.duplicates).toBe(0);
-          expect(run.latency.count).toBeGreaterThan(0);
-          expect(run.serverCpuSec).toBeGreaterThan(0);
+    await tinyRun(
+      "history",
+      (outDir) =>
+        runHistory({
+          profile: "tiny",
+          outDir,
+          writeLatest: true,
+          progress: false,
+        }),
+      (result) => {
+        const p = result.settings;
+        for (const key of HISTORY_SIDES) {
+          const side = result.sides[key];
+          if (!side) throw new Error(`side ${key} is missing`);
+          expect(side.historySize).toBe(key.endsWith("On") ? 100 : 0);
+          for (const run of side.runs) {
+            expect(run.repeats).toHaveLength(p.repeats);
+            expect(run.received).toBe(run.expected);
+            expect(run.lost).toBe(0);
+            expect(run.duplicates).toBe(0);
+            expect(run.latency.count).toBeGreaterThan(0);
+            expect(run.serverCpuSec).toBeGreaterThan(0);
+          }
         }
-      }
-      const half = (p.rooms * p.members) / 2;
-      expect(result.sides.twoOn?.socketsPerNode).toEqual([[half, half]]);
-      expect(result.sides.twoOff?.processes).toEqual(["node A", "node B", "redis-server"]);
-      expect(result.targets).toHaveLength(3);
-      for (const t of result.targets) {
-        expect(t.measured).not.toContain("MISSING");
-        expect(t.met).not.toBe(false);
-      }
-    } finally {
-      rmSync(out, { recursive: true, force: true });
-    }
+        const half = (p.rooms * p.members) / 2;
+        expect(result.sides.twoOn?.socketsPerNode).toEqual([[half, half]]);
+        expect(result.sides.twoOff?.processes).toEqual(["node A", "node B", "redis-server"]);
+        expect(result.targets).toHaveLength(3);
+      },
+      ["history-latest-tiny.json", "history-latest-tiny.md", "history-latest-tiny.svg"],
+    );
   },
   30_000,
 );
@@ -65,38 +52,33 @@ test.skipIf(!runs)(
 test.skipIf(!runs)(
   "bench:storm tiny run: node B's clients all recover on node A, no gap, no duplicate, all caught up",
   async () => {
-    const out = mkdtempSync(join(tmpdir(), "kabar-bench-storm-test-"));
-    try {
-      const { result, files } = await runStorm({
-        profile: "tiny",
-        outDir: out,
-        writeLatest: true,
-        progress: false,
-      });
-      expect(result.failures).toEqual([]);
-      for (const f of files) expect(existsSync(f)).toBe(true);
-      const p = result.settings;
-      const n = p.rooms * p.members;
-      expect(result.open?.opened).toBe(n);
-      expect(result.open?.onB).toBe(n / 2);
-      const c = result.collect;
-      if (!c) throw new Error("no collected result");
-      expect(c.closed).toBe(n / 2);
-      expect(c.closedOnA).toBe(0);
-      expect(c.recovered).toBe(n / 2);
-      expect(c.holes).toBe(0);
-      expect(c.incomplete).toBe(0);
-      expect(c.duplicates).toBe(0);
-      expect(c.epochChanges).toBe(0);
-      expect(c.allCaughtUpMs).not.toBeNull();
-      expect(c.sentPerRoom).toEqual(c.roomTop);
-      for (const t of result.targets) {
-        expect(t.measured).not.toContain("MISSING");
-        expect(t.met).not.toBe(false);
-      }
-    } finally {
-      rmSync(out, { recursive: true, force: true });
-    }
+    await tinyRun(
+      "storm",
+      (outDir) =>
+        runStorm({
+          profile: "tiny",
+          outDir,
+          writeLatest: true,
+          progress: false,
+        }),
+      (result) => {
+        const p = result.settings;
+        const n = p.rooms * p.members;
+        expect(result.open?.opened).toBe(n);
+        expect(result.open?.onB).toBe(n / 2);
+        const c = result.collect;
+        if (!c) throw new Error("no collected result");
+        expect(c.closed).toBe(n / 2);
+        expect(c.closedOnA).toBe(0);
+        expect(c.recovered).toBe(n / 2);
+        expect(c.holes).toBe(0);
+        expect(c.incomplete).toBe(0);
+        expect(c.duplicates).toBe(0);
+        expect(c.epochChanges).toBe(0);
+        expect(c.allCaughtUpMs).not.toBeNull();
+        expect(c.sentPerRoom).toEqual(c.roomTop);
+      },
+    );
   },
   30_000,
 );
