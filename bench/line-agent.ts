@@ -1,6 +1,6 @@
 // A child Bun process driven over stdin/stdout, one JSON command and one JSON reply per line,
-// every call with a timeout (bench/agent.ts does the same for bench/client.ts; this one runs any
-// script: bench/c100k-client.ts). Kills the child if it does not exit when asked.
+// every call with a timeout; any script (bench/c100k-client.ts, bench/history-client.ts; typed
+// for bench/client.ts by bench/agent.ts). Kills the child if it does not exit when asked.
 import type { Subprocess } from "bun";
 import { pinned } from "./servers.ts";
 
@@ -58,7 +58,10 @@ export class LineAgent {
   }
 
   /** Sends one command; rejects on an error reply, on the child's death, or after `timeoutMs`. */
-  async call<T>(cmd: { op: string } & Record<string, unknown>, timeoutMs: number): Promise<T> {
+  async call<T>(
+    cmd: { readonly op: string } | { readonly op: string; readonly [k: string]: unknown },
+    timeoutMs: number,
+  ): Promise<T> {
     if (this.dead !== null) throw new Error(this.dead);
     const id = ++this.seq;
     const reply = await new Promise<Reply>((resolve) => {
