@@ -1,11 +1,13 @@
 // Sizes of the cluster fan-out benchmark (bench/cluster.ts): `full` (npm run bench:cluster, about
-// 4–5 minutes) and `tiny` (the `bun test` smoke run: a few hundred messages). The room shape and
+// 4–5 minutes), `quick` (npm run bench:cluster:quick: the full shape, closed loop and 20k/s, 2
+// repeats, about 1.5 minutes: for A/B checks while working) and `tiny` (the `bun test` smoke run:
+// a few hundred messages). The room shape and
 // rates of `full` are the single-node fan-out scenario's (bench/profiles.ts): 10 rooms × 100
 // members on 4 shared users, 2 senders per room, a window of 4 in flight per sender.
 import type { FanoutRate } from "./profiles.ts";
 
 export interface ClusterProfile {
-  name: "full" | "tiny";
+  name: "full" | "quick" | "tiny";
   /** Destination addresses 127.0.0.1 … 127.0.0.N. */
   hosts: number;
   /** Users made through the REST API; socket i uses user i % users. */
@@ -51,6 +53,23 @@ export const CLUSTER_PROFILES: Record<ClusterProfile["name"], ClusterProfile> = 
     repeats: 4,
     quietWaitMs: 20_000,
     retries: 2,
+  },
+  quick: {
+    name: "quick",
+    hosts: 8,
+    users: 4,
+    rooms: 10,
+    members: 100,
+    senders: 2,
+    window: 4,
+    closedMs: 4000,
+    rates: [{ label: "20k/s", deliveriesPerSec: 20_000 }],
+    rateMs: 4000,
+    warmupMs: 1000,
+    maxMessages: 4_000_000,
+    repeats: 2,
+    quietWaitMs: 5_000,
+    retries: 0,
   },
   tiny: {
     name: "tiny",

@@ -320,6 +320,7 @@ if (import.meta.main)
   runMain("bench:cluster", () =>
     profileMain({
       script: "bench/cluster.ts",
+      profiles: ["full", "quick", "tiny"] as const,
       tag: "cluster",
       clientCore: CLIENT_CORE,
       quietNote: true,

@@ -68,7 +68,7 @@ const SIDE_SPEC: Record<HistorySideKey, { nodes: number; history: number }> = {
 export type HistoryProfile = ClusterProfile;
 
 /** The cluster fan-out's sizes (bench/cluster-profiles.ts) with one rate, full, and none, tiny. */
-export const HISTORY_PROFILES: Record<HistoryProfile["name"], HistoryProfile> = {
+export const HISTORY_PROFILES: Record<"full" | "tiny", HistoryProfile> = {
   full: {
     ...CLUSTER_PROFILES.full,
     rates: [{ label: "20k/s", deliveriesPerSec: 20_000 }],
@@ -109,7 +109,7 @@ export interface HistoryResult {
 }
 
 export async function runHistory(opts: {
-  profile: HistoryProfile["name"];
+  profile: "full" | "tiny";
   outDir: string;
   writeLatest: boolean;
   progress: boolean;

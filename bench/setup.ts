@@ -140,22 +140,30 @@ export function tidyTemp(tmp: string, failures: Failure[], log: (msg: string) =>
 }
 
 /**
- * The `main` of a harness run as `bun <script> [full|tiny]`: keeps the harness itself (it only
+ * The `main` of a harness run as `bun <script> [full|tiny|…]` (`profiles`, default full and
+ * tiny; the first is the default): keeps the harness itself (it only
  * orchestrates) off the server core, stops the servers on a signal, runs the profile, prints its
  * report and the files written, and counts the targets missed.
  */
-export async function profileMain<R extends { targets: TargetCheck[] }>(o: {
+export async function profileMain<
+  R extends { targets: TargetCheck[] },
+  P extends string = "full" | "tiny",
+>(o: {
   script: string;
+  /** The profiles this script knows, the default first. */
+  profiles?: readonly P[];
   tag: string;
   clientCore: number;
   /** Say in the load-average line what a quiet machine is (the harness waits for one). */
   quietNote: boolean;
-  run(profile: "full" | "tiny"): Promise<{ result: R; files: string[] }>;
-  report(result: R, profile: "full" | "tiny"): string;
+  run(profile: P): Promise<{ result: R; files: string[] }>;
+  report(result: R, profile: P): string;
 }): Promise<number> {
-  const arg = process.argv[2] ?? "full";
-  if (arg !== "full" && arg !== "tiny") {
-    console.error(`usage: bun ${o.script} [full|tiny]`);
+  const known = (o.profiles ?? ["full", "tiny"]) as readonly string[];
+  const arg = process.argv[2] ?? known[0];
+  const isKnown = (a: string | undefined): a is P => a !== undefined && known.includes(a);
+  if (!isKnown(arg)) {
+    console.error(`usage: bun ${o.script} [${known.join("|")}]`);
     return 2;
   }
   if (pinning && cpus().length >= 2)

@@ -91,21 +91,66 @@ describe.skipIf(!redisAvailable())("RedisHistory", () => {
     const sub = await shared.client();
     const got: string[] = [];
     await sub.subscribe(channel, (message) => got.push(message));
-    const announce: Announce = { channel, head: '{"n":"x","s":', mid: ',"e":"', tail: '"}' };
+    const announce = (i: number): Announce => ({
+      channel,
+      head: '{"n":"x","s":',
+      mid: ',"e":"',
+      open: '","b":[',
+      item: String(i),
+      close: "]}",
+    });
     const sent = await Promise.all(
       Array.from({ length: 300 }, (_, i) =>
-        (i % 2 === 0 ? h1 : h2).append("busy", chat("busy", `c${i}`), Date.now(), announce),
+        (i % 2 === 0 ? h1 : h2).append("busy", chat("busy", `c${i}`), Date.now(), announce(i)),
       ),
     );
-    expect(await until(() => got.length >= 300, 3_000)).toBe(true);
-    const epoch = sent[0]?.epoch ?? "";
-    expect(got).toEqual(
-      Array.from({ length: 300 }, (_, i) => `{"n":"x","s":${i + 1},"e":"${epoch}"}`),
+    // Appends of one turn are one publish per node and room: far fewer payloads than messages.
+    const published = () => got.map((g) => JSON.parse(g) as { s: number; e: string; b: number[] });
+    expect(await until(() => published().reduce((n, b) => n + b.b.length, 0) >= 300, 3_000)).toBe(
+      true,
     );
+    expect(got.length).toBeLessThan(300);
+    const epoch = sent[0]?.epoch ?? "";
+    const seqs: number[] = [];
+    const items: number[] = [];
+    for (const batch of published()) {
+      expect(batch.e).toBe(epoch);
+      batch.b.forEach((item, k) => {
+        seqs.push(batch.s + k);
+        items.push(item);
+      });
+    }
+    expect(seqs).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+    // each message published with the seq its append returned, each node's in its call order
+    for (const [k, item] of items.entries()) expect(sent[item]?.seq).toBe(k + 1);
+    for (const parity of [0, 1]) {
+      const mine = items.filter((i) => i % 2 === parity);
+      expect(mine).toEqual([...mine].sort((a, b) => a - b));
+    }
     // and what was published is what the history holds
     const back = await h2.since("busy", { epoch, seq: 0 }, Date.now());
-    expect(back.ok && back.messages.length).toBe(300);
+    expect(back.ok && back.messages.map((m) => m.content)).toEqual(items.map((i) => `c${i}`));
     await sub.unsubscribe(channel);
+  });
+
+  test("appends to several rooms in one turn: one call, each room its own gap-free seqs", async () => {
+    const p = freshPrefix();
+    const h = await open(p, { ...LIMITS, size: 1000 });
+    const rooms = ["a", "b", "c"];
+    const sent = await Promise.all(
+      Array.from({ length: 90 }, (_, i) => {
+        const room = rooms[i % 3] as string;
+        return h.append(room, chat(room, `m${i}`), Date.now());
+      }),
+    );
+    for (const room of rooms) {
+      const mine = sent.filter((m) => m.room === room);
+      expect(mine.map((m) => m.seq)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+      expect(new Set(mine.map((m) => m.epoch)).size).toBe(1);
+      const page = await h.page(room, undefined, 100, Date.now());
+      expect(page.messages.map((m) => m.content)).toEqual(mine.map((m) => m.content));
+    }
+    expect(new Set(sent.map((m) => m.epoch)).size).toBe(3);
   });
 
   test("after SCRIPT FLUSH the scripts are sent again (EVAL on NOSCRIPT)", async () => {

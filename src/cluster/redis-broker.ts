@@ -21,12 +21,15 @@ export interface RedisBrokerOptions {
   echo?: boolean;
 }
 
+/** `{"n","e"}`: one envelope; `{"n","s","p","b"}`: room messages of one batch of history appends. */
 interface Wire {
   n: string;
-  e: Envelope;
-  /** Set by the room history's atomic append: the message's seq and epoch. */
+  e?: Envelope;
+  /** Set by the room history's atomic append: the first message's seq, and the epoch. */
   s?: number;
   p?: string;
+  /** The batch's messages, in seq order (seq s, s + 1, …). */
+  b?: Envelope[];
 }
 
 export class RedisBroker implements Broker {
@@ -38,6 +41,7 @@ export class RedisBroker implements Broker {
   private readonly wanted = new Set<string>();
   private readonly listener = (message: string, channel: string) => this.receive(message, channel);
   private closed = false;
+  private readonly batchHead: string;
 
   private constructor(
     readonly nodeId: string,
@@ -47,6 +51,7 @@ export class RedisBroker implements Broker {
   ) {
     this.prefix = options.prefix ?? "kabar:";
     this.echo = options.echo ?? false;
+    this.batchHead = `{"n":${JSON.stringify(nodeId)},"s":`;
   }
 
   /** Takes a connected client for commands; makes its own subscriber connection. */
@@ -109,9 +114,11 @@ export class RedisBroker implements Broker {
   announce(room: string, envelope: Envelope): Announce {
     return {
       channel: this.prefix + roomChannel(room),
-      head: `{"n":${JSON.stringify(this.nodeId)},"s":`,
+      head: this.batchHead,
       mid: ',"p":"',
-      tail: `","e":${JSON.stringify(envelope)}}`,
+      open: '","b":[',
+      item: JSON.stringify(envelope),
+      close: "]}",
     };
   }
 
@@ -141,11 +148,22 @@ export class RedisBroker implements Broker {
     } catch {
       return;
     }
-    if (wire.s !== undefined && wire.e.t === "message") {
-      // In the room's order, to every node: this one's own sockets get it from here too.
-      wire.e.m.seq = wire.s;
-      wire.e.m.epoch = wire.p;
-    } else if (wire.n === this.nodeId && !this.echo) return;
+    const batch = wire.b;
+    if (batch !== undefined) {
+      // In the room's order, to every node: this one's own sockets get them from here too.
+      const first = wire.s ?? 0;
+      const epoch = wire.p ?? "";
+      for (let k = 0; k < batch.length; k++) {
+        const e = batch[k] as Envelope;
+        if (e.t === "message") {
+          e.m.seq = first + k;
+          e.m.epoch = epoch;
+        }
+        this.handler(e, wire.n);
+      }
+      return;
+    }
+    if (wire.e === undefined || (wire.n === this.nodeId && !this.echo)) return;
     this.handler(wire.e, wire.n);
   }
 

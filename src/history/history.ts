@@ -29,14 +29,18 @@ export interface HistoryLimits {
 }
 
 /**
- * How a Redis append also publishes, in the same atomic step: to `channel`, the payload
- * `head + seq + mid + epoch + tail` (the broker builds head/mid/tail around its envelope).
+ * How a Redis append also publishes, in the same atomic step. Appends to one room that are
+ * queued together go out as ONE payload on `channel`:
+ * `head + firstSeq + mid + epoch + open + item₁ + "," + item₂ … + close`, where message k of the
+ * batch has seq firstSeq + k (the broker builds the constant parts; `item` is this message's).
  */
 export interface Announce {
   channel: string;
   head: string;
   mid: string;
-  tail: string;
+  open: string;
+  item: string;
+  close: string;
 }
 
 export type Since =
@@ -48,7 +52,9 @@ export type Since =
 export interface History {
   /**
    * Gives `m` the room's next seq, keeps it (when size > 0) and — Redis, with `announce` —
-   * publishes it, all in one step. Returns the message with its seq and epoch.
+   * publishes it, all in one step. Returns the message with its seq and epoch. Redis: appends
+   * made in one event-loop turn go to Redis as one script call (one round trip, one publish per
+   * room); their order within a room is the order of the calls.
    */
   append(room: string, m: ChatMessage, now: number, announce?: Announce): Promise<SeqMessage>;
   /**

@@ -4,7 +4,11 @@
 // Every method is ONE Lua script or command (atomic, one round trip: EVALSHA, with EVAL once when
 // Redis answers NOSCRIPT). `append` gives the seq, stores the entry and — with `announce` —
 // publishes it in that same step, so two nodes appending to one room can never interleave: the
-// subscribers of a room's channel receive its messages in seq order.
+// subscribers of a room's channel receive its messages in seq order. Appends made in one
+// event-loop turn are queued and sent as ONE script call (setImmediate): one round trip, one
+// HINCRBY and one PUBLISH per room for the lot. Redis pays per call far more than per message
+// (measured here: ~40 µs of redis-server CPU for a lone EVALSHA, ~5 µs per message in batches of
+// 10–40), so under load a batch costs Redis and the nodes a fraction of one call per message.
 //
 // Keys, under `prefix` (default `kabar:`; one Redis, not Redis Cluster — the scripts build keys
 // from the prefix):
@@ -40,24 +44,47 @@ local function meta()
 end
 `;
 
-/** ARGV[5..]: size, message JSON, [channel, head, mid, tail] → {seq, epoch}. */
+/**
+ * Appends in batches, without COMMON. ARGV: prefix, ttl (ms), size, then per room group: room,
+ * candidate epoch, n, publish ("1"/"0"), [channel, head, mid, open, close when publishing], then
+ * n × (message JSON, announce item) → one {first seq, epoch} per group.
+ */
 const APPEND = `
-local epoch = redis.call("HGET", mk, "e")
-if not epoch then
-  epoch = candidate
-  redis.call("DEL", hk)
-  redis.call("HSET", mk, "e", epoch)
+local p, ttl, size = ARGV[1], ARGV[2], ARGV[3]
+local out = {}
+local i = 4
+while ARGV[i] do
+  local room, candidate, n, pub = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3] == "1"
+  i = i + 4
+  local channel, head, mid, open, close
+  if pub then
+    channel, head, mid, open, close = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+    i = i + 5
+  end
+  local mk, hk = p .. "hmeta:" .. room, p .. "hist:" .. room
+  local epoch = redis.call("HGET", mk, "e")
+  if not epoch then
+    epoch = candidate
+    redis.call("DEL", hk)
+    redis.call("HSET", mk, "e", epoch)
+  end
+  local first = redis.call("HINCRBY", mk, "s", n) - n + 1
+  redis.call("PEXPIRE", mk, ttl)
+  local items = {}
+  for k = 0, n - 1 do
+    if size ~= "0" then
+      redis.call("XADD", hk, "MAXLEN", size, (first + k) .. "-0", "m", ARGV[i])
+    end
+    items[k + 1] = ARGV[i + 1]
+    i = i + 2
+  end
+  if size ~= "0" then redis.call("PEXPIRE", hk, ttl) end
+  if pub then
+    redis.call("PUBLISH", channel, head .. first .. mid .. epoch .. open .. table.concat(items, ",") .. close)
+  end
+  out[#out + 1] = {first, epoch}
 end
-local seq = redis.call("HINCRBY", mk, "s", 1)
-redis.call("PEXPIRE", mk, ttl)
-if ARGV[5] ~= "0" then
-  redis.call("XADD", hk, "MAXLEN", ARGV[5], seq .. "-0", "m", ARGV[6])
-  redis.call("PEXPIRE", hk, ttl)
-end
-if ARGV[7] then
-  redis.call("PUBLISH", ARGV[7], ARGV[8] .. seq .. ARGV[9] .. epoch .. ARGV[10])
-end
-return {seq, epoch}
+return out
 `;
 
 /** → {epoch, seq}. */
@@ -92,7 +119,7 @@ return {epoch, top, redis.call("XREVRANGE", hk, hi, "-", "COUNT", count)}
 `;
 
 const SCRIPTS = {
-  append: new Script(APPEND, COMMON),
+  append: new Script(APPEND),
   position: new Script(POSITION, COMMON),
   since: new Script(SINCE, COMMON),
   page: new Script(PAGE, COMMON),
@@ -132,8 +159,44 @@ function entryMessage(what: string, entry: unknown, epoch: string): SeqMessage {
   };
 }
 
+/** Appends queued beyond this many are sent at once instead of at the end of the turn (when no
+ * call is in flight). */
+const MAX_BATCH = 512;
+
+interface Queued {
+  m: ChatMessage;
+  json: string;
+  /** This message's part of the room's publish (its envelope), "" without announce. */
+  item: string;
+  resolve: (m: SeqMessage) => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * The appends queued for one room (and one announce channel), in the order they were made; the
+ * constant parts of the publish come from the first one's announce.
+ */
+interface Group {
+  room: string;
+  announce: Announce | undefined;
+  items: Queued[];
+}
+
+const copy = (m: ChatMessage): ChatMessage => ({
+  id: m.id,
+  room: m.room,
+  from: m.from,
+  content: m.content,
+  sent_at: m.sent_at,
+});
+
 export class RedisHistory implements History {
   private readonly runner: ScriptRunner;
+  private readonly queued = new Map<string, Group>();
+  private queuedCount = 0;
+  private flushing: ReturnType<typeof setImmediate> | null = null;
+  /** Script calls sent and not answered yet (0 or 1). */
+  private inFlight = 0;
   private readonly ttl: string;
   private readonly size: string;
 
@@ -163,27 +226,76 @@ export class RedisHistory implements History {
     return this.runner.load(Object.values(SCRIPTS));
   }
 
-  /** `m` is serialised once here; the returned SeqMessage is a copy (`m` is not mutated). */
-  async append(
-    room: string,
-    m: ChatMessage,
-    _now: number,
-    announce?: Announce,
-  ): Promise<SeqMessage> {
-    const args = [this.prefix, room, newEpoch(), this.ttl, this.size, JSON.stringify(m)];
-    if (announce !== undefined) {
-      args.push(announce.channel, announce.head, announce.mid, announce.tail);
+  /**
+   * `m` is serialised once here; the returned SeqMessage is a copy (`m` is not mutated). Queued
+   * until the end of this event-loop turn, then sent with the turn's other appends as one call.
+   */
+  append(room: string, m: ChatMessage, _now: number, announce?: Announce): Promise<SeqMessage> {
+    return new Promise<SeqMessage>((resolve, reject) => {
+      const key = announce === undefined ? room : `${room}\u0000${announce.channel}`;
+      let group = this.queued.get(key);
+      if (group === undefined) {
+        group = { room, announce, items: [] };
+        this.queued.set(key, group);
+      }
+      group.items.push({ m, json: JSON.stringify(m), item: announce?.item ?? "", resolve, reject });
+      this.queuedCount++;
+      if (this.inFlight > 0) return; // sent when the call in flight is answered
+      if (this.queuedCount >= MAX_BATCH) this.flush();
+      else if (this.flushing === null) this.flushing = setImmediate(this.flushSoon);
+    });
+  }
+
+  private readonly flushSoon = () => this.flush();
+
+  /**
+   * Sends every queued append as one script call, unless a call is in flight: then they go when
+   * it is answered (group commit: under load a batch holds what came in during one round trip).
+   */
+  private flush(): void {
+    if (this.flushing !== null) clearImmediate(this.flushing);
+    this.flushing = null;
+    if (this.queuedCount === 0 || this.inFlight > 0) return;
+    const groups = [...this.queued.values()];
+    this.queued.clear();
+    this.queuedCount = 0;
+    const args = [this.prefix, this.ttl, this.size];
+    for (const { room, announce, items } of groups) {
+      args.push(room, newEpoch(), String(items.length));
+      if (announce === undefined) args.push("0");
+      else {
+        args.push("1", announce.channel, announce.head, announce.mid, announce.open);
+        args.push(announce.close);
+      }
+      for (const item of items) args.push(item.json, item.item);
     }
-    const [seq, epoch] = asArray("append", await this.runner.run(SCRIPTS.append, args));
-    return {
-      id: m.id,
-      room: m.room,
-      from: m.from,
-      content: m.content,
-      sent_at: m.sent_at,
-      seq: asNumber("append", seq),
-      epoch: asString("append", epoch),
+    this.inFlight++;
+    const answered = () => {
+      this.inFlight--;
+      this.flush();
     };
+    this.runner.run(SCRIPTS.append, args).then(
+      (reply) => {
+        try {
+          const placed = asArray("append", reply);
+          groups.forEach((group, g) => {
+            const [first, epoch] = asArray("append", placed[g]);
+            const seq = asNumber("append", first);
+            const e = asString("append", epoch);
+            group.items.forEach(({ m, resolve }, k) => {
+              resolve({ ...copy(m), seq: seq + k, epoch: e });
+            });
+          });
+        } catch (e) {
+          for (const group of groups) for (const item of group.items) item.reject(e);
+        }
+        answered();
+      },
+      (e: unknown) => {
+        for (const group of groups) for (const item of group.items) item.reject(e);
+        answered();
+      },
+    );
   }
 
   async position(room: string, _now: number): Promise<Position> {
@@ -235,8 +347,13 @@ export class RedisHistory implements History {
     await this.runner.command("DEL", [`${this.prefix}hmeta:${room}`, `${this.prefix}hist:${room}`]);
   }
 
-  /** The streams live on in Redis for the other nodes; the client is the caller's to close. */
-  async dispose(): Promise<void> {}
+  /**
+   * Sends what is queued; the streams live on in Redis for the other nodes; the client is the
+   * caller's to close.
+   */
+  async dispose(): Promise<void> {
+    this.flush();
+  }
 
   private run(script: Script, room: string, rest: string[]): Promise<unknown> {
     return this.runner.run(script, [this.prefix, room, newEpoch(), this.ttl, ...rest]);
