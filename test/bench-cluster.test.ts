@@ -29,6 +29,7 @@ test.skipIf(!runs)(
         }),
       (result) => {
         const p = result.settings;
+        let cpuSec = 0;
         for (const key of SIDE_KEYS) {
           const side = result.sides[key];
           if (!side) throw new Error(`side ${key} is missing`);
@@ -44,12 +45,15 @@ test.skipIf(!runs)(
             expect(run.duplicates).toBe(0);
             expect(run.unexpectedCloses).toBe(0);
             expect(run.latency.count).toBeGreaterThan(0);
-            expect(run.serverCpuSec).toBeGreaterThan(0);
+            // Read in 10 ms clock ticks: a tiny window on a fast machine can stay under one.
+            expect(run.serverCpuSec).toBeGreaterThanOrEqual(0);
+            cpuSec += run.serverCpuSec;
             // One CPU reading per server process: both nodes and redis-server.
             for (const y of run.repeats) expect(y.pidCpuSec).toHaveLength(side.processes.length);
           }
         }
         expect(result.sides.twoNodes?.processes).toEqual(["node A", "node B", "redis-server"]);
+        expect(cpuSec).toBeGreaterThan(0);
         const half = (p.rooms * p.members) / 2;
         expect(result.sides.twoNodes?.socketsPerNode).toEqual([[half, half]]);
       },

@@ -25,6 +25,7 @@ test.skipIf(!runs)(
         }),
       (result) => {
         const p = result.settings;
+        let cpuSec = 0;
         for (const key of HISTORY_SIDES) {
           const side = result.sides[key];
           if (!side) throw new Error(`side ${key} is missing`);
@@ -35,9 +36,12 @@ test.skipIf(!runs)(
             expect(run.lost).toBe(0);
             expect(run.duplicates).toBe(0);
             expect(run.latency.count).toBeGreaterThan(0);
-            expect(run.serverCpuSec).toBeGreaterThan(0);
+            // Read in 10 ms clock ticks: a tiny window on a fast machine can stay under one.
+            expect(run.serverCpuSec).toBeGreaterThanOrEqual(0);
+            cpuSec += run.serverCpuSec;
           }
         }
+        expect(cpuSec).toBeGreaterThan(0);
         const half = (p.rooms * p.members) / 2;
         expect(result.sides.twoOn?.socketsPerNode).toEqual([[half, half]]);
         expect(result.sides.twoOff?.processes).toEqual(["node A", "node B", "redis-server"]);

@@ -1,7 +1,6 @@
 // Runs the NodeDirectory contract against memory and Redis (a redis-server of the test's own).
 
 import { describe } from "bun:test";
-import type { RedisClient } from "bun";
 import { MemoryNodeDirectory } from "../src/cluster/memory-nodes.ts";
 import { RedisNodeDirectory } from "../src/cluster/redis-nodes.ts";
 import { nodeDirectoryContract } from "./contract/node-directory.ts";

@@ -1,7 +1,6 @@
 // Runs the TokenLeases contract against memory and Redis (a redis-server of the test's own).
 
 import { describe } from "bun:test";
-import type { RedisClient } from "bun";
 import { MemoryTokenLeases } from "../src/cluster/leases.ts";
 import { RedisTokenLeases } from "../src/cluster/redis-leases.ts";
 import { tokenLeasesContract } from "./contract/token-leases.ts";
