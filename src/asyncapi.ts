@@ -273,7 +273,7 @@ export const CLOSE_CODES: ReadonlyArray<{ code: number; reasons: string[]; when:
   {
     code: 1006,
     reasons: [],
-    when: "no close frame: a socket silent past WS_IDLE_TIMEOUT_SECONDS (after pings) or a slow reader over WS_BACKPRESSURE_LIMIT_BYTES",
+    when: "the server ends the connection without a close handshake, so the client reports 1006: no answer to pings past WS_IDLE_TIMEOUT_SECONDS, or a slow reader over WS_BACKPRESSURE_LIMIT_BYTES",
   },
 ];
 
