@@ -8,6 +8,7 @@ import { type ClusterParts, newNodeId, openCluster } from "./cluster/open.ts";
 import type { Config } from "./config.ts";
 import { corsHeaders, preflight } from "./cors.ts";
 import { errorText, type Logger } from "./log.ts";
+import { apiDocs } from "./rest/api-docs.ts";
 import { detail, HttpError, validationDetail } from "./rest/errors.ts";
 import type { LoginThrottle } from "./rest/login-throttle.ts";
 import { userRoutes } from "./rest/users.ts";
@@ -45,7 +46,12 @@ export interface Kabar {
   stop(timeoutMs?: number): Promise<void>;
 }
 
-function buildApp(config: Config, log: Logger, deps: Parameters<typeof userRoutes>[0]) {
+function buildApp(
+  config: Config,
+  log: Logger,
+  deps: Parameters<typeof userRoutes>[0],
+  handlers: Handlers,
+) {
   const cors = config.corsOrigins;
   const upgrade = wsUpgrade(deps);
   return new Elysia({
@@ -98,7 +104,8 @@ function buildApp(config: Config, log: Logger, deps: Parameters<typeof userRoute
       return detail(500, "Internal Server Error", headers);
     })
     .use(userRoutes(deps))
-    .use(wsRoutes(deps));
+    .use(wsRoutes(deps))
+    .use(apiDocs(handlers));
 }
 
 async function ensureFirstSuperuser(config: Config, users: UserStore, log: Logger): Promise<void> {
@@ -134,7 +141,7 @@ export async function createKabar(config: Config, options: KabarOptions): Promis
   await hub.joinCluster();
   const tokens = new Tokens(config.secretKey, config.accessTokenExpireMinutes, users);
   const deps = { config, log, users, tokens, hub, loginThrottle: options.loginThrottle };
-  const app = buildApp(config, log, deps);
+  const app = buildApp(config, log, deps, handlers);
   let stopped = false;
 
   return {

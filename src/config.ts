@@ -439,11 +439,14 @@ export function ensureLocalSecret(config: Config): "env" | "file" | "generated" 
   return "generated";
 }
 
-export function helpText(): string {
+/** The --help text: `usage` (the command lines, src/cli.ts) then every setting. */
+export function helpText(
+  usage: readonly string[] = ["Usage: kabar [--help] [--workers N|auto]"],
+): string {
   const lines = [
     "kabar — real-time rooms server",
     "",
-    "Usage: kabar [--help] [--workers N|auto]",
+    ...usage,
     "",
     "Settings (environment variables, default in brackets):",
   ];

@@ -1,9 +1,11 @@
-// Entry point: `kabar [--help] [--workers N|auto]`. Settings come from the environment (see
-// --help). With WORKERS set this process is the supervisor of N workers (src/workers.ts); a
+// Entry point: `kabar [--help] [--version] [--workers N|auto]`, and `kabar user ...` (src/cli.ts).
+// Settings come from the environment (see --help). With WORKERS set this process is the supervisor of N workers (src/workers.ts); a
 // worker (KABAR_WORKER set) is a plain node that shares the port with the others.
 import { createKabar } from "./app.ts";
+import { USAGE, userCommand } from "./cli.ts";
 import { ConfigError, ensureLocalSecret, helpText, isWeakSecret, loadConfig } from "./config.ts";
 import { createLogger, errorText } from "./log.ts";
+import { VERSION } from "./version.ts";
 import { READY_LINE, supervise, WORKER_ENV, watchParent } from "./workers.ts";
 
 /** `--workers N` / `--workers=N` set WORKERS; any other argument is refused (exit 2). */
@@ -28,9 +30,14 @@ function parseArgs(args: string[]): number | undefined {
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
   if (args.includes("--help") || args.includes("-h")) {
-    console.log(helpText());
+    console.log(helpText(USAGE));
     return 0;
   }
+  if (args[0] === "--version" || args[0] === "-V") {
+    console.log(`kabar ${VERSION}`);
+    return 0;
+  }
+  if (args[0] === "user") return userCommand(args.slice(1));
   const refused = parseArgs(args);
   if (refused !== undefined) return refused;
   let config: ReturnType<typeof loadConfig>;

@@ -75,37 +75,24 @@ export function normalizeContent(cmd: { content?: unknown }): string | undefined
 
 // ---------------------------------------------------------------- server → client
 
-export const ErrorCode = Type.Union(
-  [
-    "invalid_json",
-    "invalid_message",
-    "unknown_type",
-    "room_not_found",
-    "room_exists",
-    "already_in_room",
-    "not_in_room",
-    "not_room_creator",
-    "user_offline",
-    "forbidden",
-    "rate_limited",
-    "limit_reached",
-    "unavailable",
-  ].map((c) => Type.Literal(c)),
-);
-export type ErrorCode =
-  | "invalid_json"
-  | "invalid_message"
-  | "unknown_type"
-  | "room_not_found"
-  | "room_exists"
-  | "already_in_room"
-  | "not_in_room"
-  | "not_room_creator"
-  | "user_offline"
-  | "forbidden"
-  | "rate_limited"
-  | "limit_reached"
-  | "unavailable";
+/** Every error code a server `error` event can carry (the API documents list them from here). */
+export const ERROR_CODES = [
+  "invalid_json",
+  "invalid_message",
+  "unknown_type",
+  "room_not_found",
+  "room_exists",
+  "already_in_room",
+  "not_in_room",
+  "not_room_creator",
+  "user_offline",
+  "forbidden",
+  "rate_limited",
+  "limit_reached",
+  "unavailable",
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+export const ErrorCode = Type.Union(ERROR_CODES.map((c) => Type.Literal(c)));
 
 const Time = Type.String({ format: "date-time" });
 const RoomOrNull = Type.Union([Type.String(), Type.Null()]);

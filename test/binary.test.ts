@@ -99,6 +99,14 @@ test("compiled binary: login, two sockets in one room, SIGTERM exits 0", async (
     await fetch(`${api}/users/me`, { headers: { authorization: `Bearer ${tok}` } })
   ).json()) as { id: string };
 
+  // The API documents are built in the binary too (the plugin survives the build's minifying).
+  const openapi = (await (await fetch(`http://127.0.0.1:${port}/openapi/json`)).json()) as {
+    paths: Record<string, unknown>;
+  };
+  expect(Object.keys(openapi.paths)).toContain("/api/v1/users/{id}");
+  const asyncapi = (await (await fetch(`${api}/asyncapi.json`)).json()) as { asyncapi: string };
+  expect(asyncapi.asyncapi).toBe("3.0.0");
+
   const ws = `ws://127.0.0.1:${port}/api/v1/ws?token=${tok}`;
   const json = await Client.open(`${ws}&format=json`);
   const text = await Client.open(`${ws}&format=text`);
@@ -153,4 +161,35 @@ test("compiled binary: login, two sockets in one room, SIGTERM exits 0", async (
   // The binary wrote its data where DATA_DIR said, and nothing else appeared next to it.
   expect(readdirSync(dir).sort()).toEqual(["data", "kabar"]);
   expect(readdirSync(join(dir, "data"))).toContain("secret_key");
+}, 60_000);
+
+test("compiled binary: --version, and the user commands on its DATA_DIR", async () => {
+  const own = mkdtempSync(join(tmpdir(), "kabar-bin-cli-"));
+  try {
+    const exe = join(own, "kabar");
+    copyFileSync(BINARY, exe);
+    const run = (args: string[], env: Record<string, string> = {}) => {
+      const r = Bun.spawnSync([exe, ...args], {
+        cwd: own,
+        env: { PATH: "/usr/bin:/bin", DATA_DIR: join(own, "data"), ...env },
+        stdin: "ignore",
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      return { code: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+    };
+    const pkg = (await Bun.file(join(ROOT, "package.json")).json()) as { version: string };
+    expect(run(["--version"])).toEqual({ code: 0, stdout: `kabar ${pkg.version}\n`, stderr: "" });
+    const made = run(["user", "create", "--email", "bin@example.com"], {
+      KABAR_PASSWORD: "binary-user-password",
+    });
+    expect(made.code).toBe(0);
+    expect(made.stdout).toStartWith("created user bin@example.com");
+    const listed = run(["user", "list"]);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toContain("bin@example.com");
+    expect(listed.stdout).toEndWith("1 user\n");
+  } finally {
+    rmSync(own, { recursive: true, force: true });
+  }
 }, 60_000);

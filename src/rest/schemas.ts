@@ -1,5 +1,6 @@
 // Request bodies of the REST API (TypeBox through Elysia's `t`).
 import { t } from "elysia";
+import { RoomSummary } from "../protocol.ts";
 
 export const Email = t.String({ pattern: "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", maxLength: 255 });
 export const Password = t.String({ minLength: 8, maxLength: 128 });
@@ -30,3 +31,40 @@ export const Paging = t.Object({
   limit: t.Optional(t.Integer({ minimum: 1, maximum: 1000 })),
 });
 export const BroadcastBody = t.Object({ content: t.String() });
+
+// Response bodies: not validated by Elysia (a `response` schema would also reshape what is sent),
+// only published in the OpenAPI document; test/api-docs.test.ts checks real answers against them.
+const Time = t.String({ format: "date-time" });
+export const UserPublic = t.Object({
+  id: t.String({ format: "uuid" }),
+  email: t.String(),
+  full_name: t.Union([t.String(), t.Null()]),
+  is_active: t.Boolean(),
+  is_superuser: t.Boolean(),
+  created_at: Time,
+});
+export const UsersPublic = t.Object({ data: t.Array(UserPublic), count: t.Integer() });
+export const AccessToken = t.Object({
+  access_token: t.String(),
+  token_type: t.Literal("bearer"),
+});
+export const MessageReply = t.Object({ message: t.String() });
+export const ErrorDetail = t.Object({ detail: t.String() });
+export const Health = t.Object({
+  status: t.Union([t.Literal("healthy"), t.Literal("degraded")]),
+  service: t.Literal("websocket"),
+  active_connections: t.Integer(),
+  node: t.String(),
+  redis: t.Union([t.Literal("up"), t.Literal("down"), t.Literal("off")]),
+});
+export const Stats = t.Object({
+  total_connections: t.Integer(),
+  total_rooms: t.Integer(),
+  rooms: t.Array(RoomSummary),
+  nodes: t.Array(t.Object({ id: t.String(), connections: t.Integer() })),
+});
+export const BroadcastSent = t.Object({
+  status: t.Literal("sent"),
+  id: t.String(),
+  recipients: t.Integer(),
+});

@@ -5,6 +5,7 @@ import { publicUser } from "../users/store.ts";
 import { currentUser, type Deps, superuser } from "./context.ts";
 import { HttpError } from "./errors.ts";
 import { LoginThrottle } from "./login-throttle.ts";
+import { ROUTE_DOCS } from "./route-docs.ts";
 import { Login, Paging, Signup, UserCreate, UserUpdate } from "./schemas.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -51,7 +52,7 @@ export function userRoutes(deps: Deps) {
         if (!user.is_active) throw new HttpError(400, "Inactive user");
         return { access_token: await tokens.issue(user.id), token_type: "bearer" };
       },
-      { body: Login },
+      { body: Login, detail: ROUTE_DOCS.login },
     )
     .post(
       "/users/signup",
@@ -65,16 +66,18 @@ export function userRoutes(deps: Deps) {
         });
         return publicUser(user);
       },
-      { body: Signup },
+      { body: Signup, detail: ROUTE_DOCS.signup },
     )
-    .get("/users/me", async ({ request }) => publicUser(await currentUser(deps, request)))
+    .get("/users/me", async ({ request }) => publicUser(await currentUser(deps, request)), {
+      detail: ROUTE_DOCS.me,
+    })
     .get(
       "/users",
       async ({ request, query }) => {
         await superuser(deps, request);
         return users.list(query.skip ?? 0, query.limit ?? 100);
       },
-      { query: Paging },
+      { query: Paging, detail: ROUTE_DOCS.list },
     )
     .post(
       "/users",
@@ -84,14 +87,18 @@ export function userRoutes(deps: Deps) {
         const user = await users.create({ ...rest, hashed_password: await hashPassword(password) });
         return publicUser(user);
       },
-      { body: UserCreate },
+      { body: UserCreate, detail: ROUTE_DOCS.create },
     )
-    .get("/users/:id", async ({ request, params }) => {
-      const me = await currentUser(deps, request);
-      if (me.id === params.id.toLowerCase()) return publicUser(me);
-      if (!me.is_superuser) throw new HttpError(403, "The user doesn't have enough privileges");
-      return publicUser(await findOr404(params.id));
-    })
+    .get(
+      "/users/:id",
+      async ({ request, params }) => {
+        const me = await currentUser(deps, request);
+        if (me.id === params.id.toLowerCase()) return publicUser(me);
+        if (!me.is_superuser) throw new HttpError(403, "The user doesn't have enough privileges");
+        return publicUser(await findOr404(params.id));
+      },
+      { detail: ROUTE_DOCS.get },
+    )
     .patch(
       "/users/:id",
       async ({ request, params, body }) => {
@@ -111,16 +118,20 @@ export function userRoutes(deps: Deps) {
         }
         return publicUser(user);
       },
-      { body: UserUpdate },
+      { body: UserUpdate, detail: ROUTE_DOCS.update },
     )
-    .delete("/users/:id", async ({ request, params }) => {
-      const me = await superuser(deps, request);
-      const target = await findOr404(params.id);
-      if (target.id === me.id)
-        throw new HttpError(403, "Super users are not allowed to delete themselves");
-      await users.delete(target.id);
-      hub.userChanged(target.id);
-      hub.kickUser(target.id, "User deleted");
-      return { message: "User deleted successfully" };
-    });
+    .delete(
+      "/users/:id",
+      async ({ request, params }) => {
+        const me = await superuser(deps, request);
+        const target = await findOr404(params.id);
+        if (target.id === me.id)
+          throw new HttpError(403, "Super users are not allowed to delete themselves");
+        await users.delete(target.id);
+        hub.userChanged(target.id);
+        hub.kickUser(target.id, "User deleted");
+        return { message: "User deleted successfully" };
+      },
+      { detail: ROUTE_DOCS.remove },
+    );
 }

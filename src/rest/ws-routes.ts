@@ -8,6 +8,7 @@ import type { Conn } from "../ws/connection.ts";
 import { roomSummary } from "../ws/hub.ts";
 import { currentUser, type Deps, superuser } from "./context.ts";
 import { detail, HttpError } from "./errors.ts";
+import { ROUTE_DOCS } from "./route-docs.ts";
 import { BroadcastBody } from "./schemas.ts";
 
 /**
@@ -70,26 +71,37 @@ export function wsRoutes(deps: Deps) {
   const { hub } = deps;
   const upgrade = wsUpgrade(deps);
   return new Elysia({ prefix: "/api/v1" })
-    .get("/ws/", ({ request, server }) =>
-      server ? upgrade(request, server as Server<Conn>) : detail(500, "No server"),
+    .get(
+      "/ws/",
+      ({ request, server }) =>
+        server ? upgrade(request, server as Server<Conn>) : detail(500, "No server"),
+      { detail: ROUTE_DOCS.upgrade },
     )
-    .get("/ws/health", () => {
-      const redis = hub.broker.state;
-      return {
-        status: redis === "down" ? "degraded" : "healthy",
-        service: "websocket",
-        active_connections: hub.connections,
-        node: hub.nodeId,
-        redis,
-      };
-    })
-    .get("/ws/stats", async ({ request }) => {
-      await currentUser(deps, request);
-      const [list, nodes] = await Promise.all([hub.registry.list(), hub.nodeList()]);
-      const rooms = list.map(roomSummary);
-      const total = nodes.reduce((sum, n) => sum + n.connections, 0);
-      return { total_connections: total, total_rooms: rooms.length, rooms, nodes };
-    })
+    .get(
+      "/ws/health",
+      () => {
+        const redis = hub.broker.state;
+        return {
+          status: redis === "down" ? "degraded" : "healthy",
+          service: "websocket",
+          active_connections: hub.connections,
+          node: hub.nodeId,
+          redis,
+        };
+      },
+      { detail: ROUTE_DOCS.health },
+    )
+    .get(
+      "/ws/stats",
+      async ({ request }) => {
+        await currentUser(deps, request);
+        const [list, nodes] = await Promise.all([hub.registry.list(), hub.nodeList()]);
+        const rooms = list.map(roomSummary);
+        const total = nodes.reduce((sum, n) => sum + n.connections, 0);
+        return { total_connections: total, total_rooms: rooms.length, rooms, nodes };
+      },
+      { detail: ROUTE_DOCS.stats },
+    )
     .post(
       "/ws/broadcast",
       async ({ request, body }) => {
@@ -99,6 +111,6 @@ export function wsRoutes(deps: Deps) {
         const id = hub.broadcast(me.id, body.content);
         return { status: "sent", id, recipients: hub.connections };
       },
-      { body: BroadcastBody },
+      { body: BroadcastBody, detail: ROUTE_DOCS.broadcast },
     );
 }
