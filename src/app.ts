@@ -10,11 +10,13 @@ import { corsHeaders, preflight } from "./cors.ts";
 import { errorText, type Logger } from "./log.ts";
 import { detail, HttpError, validationDetail } from "./rest/errors.ts";
 import type { LoginThrottle } from "./rest/login-throttle.ts";
+import { nameRoutes } from "./rest/names.ts";
 import { userRoutes } from "./rest/users.ts";
 import { wsRoutes, wsUpgrade } from "./rest/ws-routes.ts";
 import { RegistryUnavailableError } from "./rooms/registry.ts";
 import { openUserStore } from "./users/open.ts";
 import { hashPassword } from "./users/password.ts";
+import { webRoutes } from "./web/pages.ts";
 import { EmailTakenError, StoreUnavailableError, type UserStore } from "./users/store.ts";
 import type { Conn } from "./ws/connection.ts";
 import type { Handlers } from "./ws/handler.ts";
@@ -98,7 +100,9 @@ function buildApp(config: Config, log: Logger, deps: Parameters<typeof userRoute
       return detail(500, "Internal Server Error", headers);
     })
     .use(userRoutes(deps))
-    .use(wsRoutes(deps));
+    .use(nameRoutes(deps))
+    .use(wsRoutes(deps))
+    .use(webRoutes());
 }
 
 async function ensureFirstSuperuser(config: Config, users: UserStore, log: Logger): Promise<void> {
