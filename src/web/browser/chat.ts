@@ -95,9 +95,18 @@ function renderRooms(list: EventOf<"rooms">["rooms"]): void {
   updateRoomControls();
 }
 
-const refreshRooms = () => {
-  if (client?.state.state === "open") client.send({ type: "list_rooms" });
-};
+let refreshing: ReturnType<typeof setTimeout> | undefined;
+/** Reloads the room list over REST (`GET /ws/stats`): it costs no rate-limit token. */
+function refreshRooms(): void {
+  refreshing ??= setTimeout(() => {
+    refreshing = undefined;
+    if (!client) return;
+    api.stats().then(
+      (s) => renderRooms(s.rooms),
+      () => {},
+    );
+  }, 100);
+}
 
 function updateRoomControls(): void {
   setText(byTestId("current-room"), room === null ? "Not in a room" : `# ${room}`);
@@ -196,6 +205,7 @@ function renderTyping(): void {
 function wire(c: KabarClient): void {
   c.onState(showState);
   c.on("welcome", () => refreshRooms());
+  c.on("room_update", () => refreshRooms());
   c.on("rooms", (e) => renderRooms(e.rooms));
   c.on("room_created", (e) => {
     notice(plain(e.text), 3000);
@@ -237,7 +247,14 @@ function wire(c: KabarClient): void {
       const secs = /in (\d+)s/.exec(e.text)?.[1] ?? "a few";
       notice(`Slow down: too many messages. Try again in ${secs} seconds.`);
     } else notice(plain(e.text));
-    if (e.code === "room_not_found") refreshRooms();
+    if (e.code === "room_not_found") {
+      // The room we were re-joining after a reconnect is gone (closed, or the server restarted).
+      if (room !== null && c.room === null) {
+        system(`Room '${room}' no longer exists.`);
+        leftRoom();
+      }
+      refreshRooms();
+    }
   });
   c.on("presence", (e) => {
     if (e.room !== room) return;
@@ -293,6 +310,7 @@ function submitMessage(): void {
   else if (room === null) return notice("Join or create a room first (or pick someone to message).");
   else send({ type: "message", content });
   input.value = "";
+  lastTyping = 0;
 }
 
 byId<HTMLFormElement>("send-form").addEventListener("submit", (e) => {
@@ -328,7 +346,7 @@ session(
     client = new KabarClient({ url: wsUrl(), token: () => api.token ?? "", presence: true });
     wire(client);
     client.start();
-    roomsTimer = setInterval(refreshRooms, 10_000);
+    roomsTimer = setInterval(refreshRooms, 3000);
     input.focus();
   },
   () => {
