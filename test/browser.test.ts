@@ -8,7 +8,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { type Browser, haveChromium, launch, screenshot } from "./chromium.ts";
-import { ADMIN_EMAIL, ADMIN_PASSWORD, freePort, startServer, type TestServer, token } from "./helpers.ts";
+import {
+  ADMIN_EMAIL,
+  ADMIN_PASSWORD,
+  freePort,
+  startServer,
+  type TestServer,
+  token,
+} from "./helpers.ts";
 
 const RUN = haveChromium();
 
@@ -17,7 +24,11 @@ interface Person {
   password: string;
   name: string;
 }
-const alice: Person = { email: "alice@example.com", password: "alice-password", name: "Alice Example" };
+const alice: Person = {
+  email: "alice@example.com",
+  password: "alice-password",
+  name: "Alice Example",
+};
 const bob: Person = { email: "bob@example.com", password: "bob-password-1", name: "Bob Builder" };
 
 describe.skipIf(!RUN)("web chat in chromium", () => {
@@ -69,6 +80,7 @@ describe.skipIf(!RUN)("web chat in chromium", () => {
     await tid(page, "login-password").fill(who.password);
     await tid(page, "login-submit").click();
     await connected(page);
+    expect(await tid(page, "login-email").isVisible()).toBe(false);
   }
 
   test("two users chat in a room, with names, and text is never HTML", async () => {
@@ -102,7 +114,9 @@ describe.skipIf(!RUN)("web chat in chromium", () => {
     const answer = tid(a, "message-item").filter({ hasText: "<b>bold</b>" });
     await answer.waitFor();
     await answer.locator(".sender", { hasText: bob.name }).waitFor();
-    expect(await a.locator("[data-testid=message-list] img, [data-testid=message-list] b").count()).toBe(0);
+    expect(
+      await a.locator("[data-testid=message-list] img, [data-testid=message-list] b").count(),
+    ).toBe(0);
 
     // A direct message from Bob to Alice, picked from the room's member list.
     await tid(b, "room-members").locator("button", { hasText: alice.name }).click();
@@ -113,7 +127,9 @@ describe.skipIf(!RUN)("web chat in chromium", () => {
     // Typing shows on the other page.
     await tid(b, "direct-target").locator("button").click();
     await tid(a, "message-input").pressSequentially("typ");
-    await tid(b, "typing").filter({ hasText: `${alice.name} is typing` }).waitFor();
+    await tid(b, "typing")
+      .filter({ hasText: `${alice.name} is typing` })
+      .waitFor();
 
     await screenshot(a, "chat-alice");
     await screenshot(b, "chat-bob");
@@ -168,7 +184,9 @@ describe.skipIf(!RUN)("web chat in chromium", () => {
 
     const row = admin.locator(`[data-testid=user-row][data-email="${bob.email}"]`);
     await row.locator("[data-testid=user-toggle]").click();
-    await admin.locator(`[data-testid=user-row][data-email="${bob.email}"][data-active=false]`).waitFor();
+    await admin
+      .locator(`[data-testid=user-row][data-email="${bob.email}"][data-active=false]`)
+      .waitFor();
     await tid(b, "connection-status").and(b.locator("[data-state=closed]")).waitFor();
     expect(await tid(b, "connection-status").textContent()).toContain("deactivated");
     // And it stays down: no reconnect loop.

@@ -107,7 +107,7 @@ export class KabarClient {
   /** Sends one command; false when no socket is open (nothing is queued). */
   send(command: CommandFrame): boolean {
     const ws = this.ws;
-    if (!ws || ws.readyState !== 1 || this.current.state !== "open") return false;
+    if (ws?.readyState !== 1 || this.current.state !== "open") return false;
     ws.send(JSON.stringify(command));
     return true;
   }

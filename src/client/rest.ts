@@ -41,7 +41,12 @@ export class Api {
 
   constructor(readonly base: string) {}
 
-  private async call<T>(method: string, path: string, body?: string | URLSearchParams, json = true): Promise<T> {
+  private async call<T>(
+    method: string,
+    path: string,
+    body?: string | URLSearchParams,
+    json = true,
+  ): Promise<T> {
     const headers: Record<string, string> = {};
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     if (body !== undefined && json) headers["content-type"] = "application/json";
@@ -82,7 +87,11 @@ export class Api {
   }
 
   signup(email: string, password: string, fullName: string | null): Promise<PublicUser> {
-    return this.call("POST", "/users/signup", JSON.stringify({ email, password, full_name: fullName }));
+    return this.call(
+      "POST",
+      "/users/signup",
+      JSON.stringify({ email, password, full_name: fullName }),
+    );
   }
 
   me(): Promise<PublicUser> {

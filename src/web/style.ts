@@ -6,6 +6,7 @@ export const styleCss = `
   --muted: #a0a8b2; --accent: #7ab4f5; --bad: #f28b82; --ok: #81c995; --line: #343a41;
   --mine: #1d2c3d; --dm: #3a3020; } }
 * { box-sizing: border-box; }
+[hidden] { display: none !important; }
 body { margin: 0; font: 16px/1.45 system-ui, sans-serif; color: var(--fg); background: var(--bg); }
 h1 { font-size: 1.25rem; margin: 0; } h2 { font-size: 1.05rem; margin: 0 0 .5rem; }
 .top { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center; padding: .6rem 1rem;
@@ -38,9 +39,10 @@ button:disabled { opacity: .45; cursor: default; }
 .rooms { overflow: auto; } .room { display: flex; flex-direction: column; min-height: 0; }
 .list { list-style: none; padding: 0; margin: .6rem 0 0; display: grid; gap: .3rem; }
 .list button { width: 100%; text-align: left; background: transparent; color: var(--fg);
-  border-color: var(--line); display: flex; justify-content: space-between; gap: .5rem; }
+  border-color: var(--line); display: flex; flex-wrap: wrap; justify-content: space-between;
+  gap: 0 .5rem; overflow-wrap: anywhere; }
 .list [aria-current=true] button { border-color: var(--accent); background: var(--mine); }
-.count { color: var(--muted); font-size: .85rem; white-space: nowrap; }
+.count { color: var(--muted); font-size: .85rem; }
 .members { color: var(--muted); margin: 0 0 .4rem; font-size: .9rem; }
 .members button { padding: 0 .4rem; margin: 0 .2rem; font-size: .85rem; }
 .messages { list-style: none; margin: 0; padding: 0; flex: 1; overflow-y: auto; min-height: 8rem;

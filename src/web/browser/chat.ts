@@ -86,7 +86,11 @@ function renderRooms(list: EventOf<"rooms">["rooms"]): void {
       });
       return el(
         "li",
-        { "data-testid": "room-item", "data-room": r.name, "aria-current": String(r.name === room) },
+        {
+          "data-testid": "room-item",
+          "data-room": r.name,
+          "aria-current": String(r.name === room),
+        },
         button,
       );
     }),
@@ -98,7 +102,8 @@ function renderRooms(list: EventOf<"rooms">["rooms"]): void {
 let refreshing: ReturnType<typeof setTimeout> | undefined;
 /** Reloads the room list over REST (`GET /ws/stats`): it costs no rate-limit token. */
 function refreshRooms(): void {
-  refreshing ??= setTimeout(() => {
+  if (refreshing) return;
+  refreshing = setTimeout(() => {
     refreshing = undefined;
     if (!client) return;
     api.stats().then(
@@ -118,7 +123,10 @@ function updateRoomControls(): void {
 
 function renderMembers(): void {
   const people = [...online].filter((id) => id !== me?.id);
-  if (room === null) return members.replaceChildren();
+  if (room === null) {
+    members.replaceChildren();
+    return;
+  }
   members.replaceChildren(
     people.length === 0 ? "Only you are here." : "Here: ",
     ...people.map((id) => {
@@ -133,7 +141,10 @@ function renderMembers(): void {
 function setDirect(id: string | undefined): void {
   directTo = id;
   dmTarget.hidden = id === undefined;
-  if (id === undefined) return dmTarget.replaceChildren();
+  if (id === undefined) {
+    dmTarget.replaceChildren();
+    return;
+  }
   const cancel = el("button", { type: "button", class: "plain", title: "Back to the room" }, "×");
   cancel.addEventListener("click", () => setDirect(undefined));
   dmTarget.replaceChildren("To ", nameOf(id), cancel);
@@ -218,7 +229,9 @@ function wire(c: KabarClient): void {
   });
   c.on("room_closed", (e) => {
     const mine = e.by === me?.id;
-    const text = mine ? `You closed room '${e.room}'.` : `Room '${e.room}' was closed by its creator.`;
+    const text = mine
+      ? `You closed room '${e.room}'.`
+      : `Room '${e.room}' was closed by its creator.`;
     system(text);
     notice(text);
     refreshRooms();
@@ -307,8 +320,10 @@ function submitMessage(): void {
   const content = input.value.trim();
   if (content === "") return;
   if (directTo !== undefined) send({ type: "direct", user_id: directTo, content });
-  else if (room === null) return notice("Join or create a room first (or pick someone to message).");
-  else send({ type: "message", content });
+  else if (room === null) {
+    notice("Join or create a room first (or pick someone to message).");
+    return;
+  } else send({ type: "message", content });
   input.value = "";
   lastTyping = 0;
 }

@@ -7,7 +7,12 @@ export function messageFrames(metrics: string): number | undefined {
     if (!row.startsWith("kabar_frames_in_total{")) continue;
     const close = row.indexOf("}");
     if (close < 0 || !/(^|[{,])type="message"/.test(row.slice(0, close + 1))) continue;
-    const value = Number(row.slice(close + 1).trim().split(/\s+/)[0]);
+    const value = Number(
+      row
+        .slice(close + 1)
+        .trim()
+        .split(/\s+/)[0],
+    );
     if (Number.isFinite(value)) sum = (sum ?? 0) + value;
   }
   return sum;

@@ -48,7 +48,7 @@ export function nameOf(id: string, tag: "span" | "strong" = "span"): HTMLElement
     }
     set.add(node);
     wanted.add(id);
-    flushing ??= setTimeout(flush, 30);
+    if (!flushing) flushing = setTimeout(flush, 30);
   }
   return node;
 }

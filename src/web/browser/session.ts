@@ -78,7 +78,10 @@ export function session(enter: (me: PublicUser) => void, leave: () => void): voi
   });
 
   const stored = sessionStorage.getItem(KEY);
-  if (!stored) return ask();
+  if (!stored) {
+    ask();
+    return;
+  }
   api.token = stored;
   api.me().then(show, () => {
     forgetToken();
