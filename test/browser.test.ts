@@ -133,6 +133,12 @@ describe.skipIf(!RUN)("web chat in chromium", () => {
 
     await screenshot(a, "chat-alice");
     await screenshot(b, "chat-bob");
+    // Readable on a phone: nothing wider than the screen.
+    await b.setViewportSize({ width: 390, height: 844 });
+    const width = Number(await b.evaluate("document.documentElement.scrollWidth"));
+    expect(width).toBeLessThanOrEqual(390);
+    await screenshot(b, "chat-bob-phone");
+    await b.setViewportSize({ width: 1280, height: 720 });
     expect(pageErrors).toEqual([]);
   }, 30_000);
 
@@ -170,7 +176,7 @@ describe.skipIf(!RUN)("web chat in chromium", () => {
     await screenshot(a, "reconnected-alice");
   }, 40_000);
 
-  test("admin page: live stats, chart, and deactivating a user shows on that user's page", async () => {
+  test("admin page: live stats, chart, broadcast, users, and deactivating a user shows on that user's page", async () => {
     const admin = await browser.context.newPage();
     await admin.goto(`${base()}/admin`);
     await tid(admin, "login-email").fill(ADMIN_EMAIL);
@@ -181,6 +187,22 @@ describe.skipIf(!RUN)("web chat in chromium", () => {
     // The chart renders even while the server publishes no /metrics.
     await tid(admin, "rate-chart").locator("svg").waitFor();
     await tid(admin, "rate-now").waitFor();
+
+    // A broadcast reaches the chat pages.
+    await tid(admin, "broadcast-input").fill("maintenance at five");
+    await tid(admin, "broadcast-send").click();
+    await tid(admin, "broadcast-result").filter({ hasText: "Sent to" }).waitFor();
+    await tid(a, "message-item").filter({ hasText: "maintenance at five" }).waitFor();
+
+    // A user made on the page shows in the list.
+    await tid(admin, "user-email").fill("carol@example.com");
+    await tid(admin, "user-password").fill("carol-password");
+    await tid(admin, "user-name").fill("Carol");
+    await tid(admin, "user-create").click();
+    await admin.locator('[data-testid=user-row][data-email="carol@example.com"]').waitFor();
+    // The admin cannot lock themselves out from here.
+    const own = admin.locator(`[data-testid=user-row][data-email="${ADMIN_EMAIL}"] button`);
+    await expect(own.isDisabled()).resolves.toBe(true);
 
     const row = admin.locator(`[data-testid=user-row][data-email="${bob.email}"]`);
     await row.locator("[data-testid=user-toggle]").click();

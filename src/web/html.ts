@@ -63,7 +63,7 @@ ${loginForm}
 <p class="typing" data-testid="typing" aria-live="polite"></p>
 <form id="send-form" class="row">
 <span class="dm" data-testid="direct-target" hidden></span>
-<label class="grow"><span class="sr">Message</span><textarea data-testid="message-input" name="content" rows="1" maxlength="10000" placeholder="Write a message (Enter sends, Shift+Enter for a new line)"></textarea></label>
+<label class="grow"><span class="sr">Message</span><textarea data-testid="message-input" name="content" rows="1" maxlength="10000" placeholder="Message (Enter sends)" title="Enter sends, Shift+Enter makes a new line"></textarea></label>
 <button data-testid="message-send" type="submit">Send</button>
 </form>
 </section>

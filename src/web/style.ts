@@ -58,7 +58,7 @@ button:disabled { opacity: .45; cursor: default; }
 .admin { display: grid; gap: 1rem; padding: 1rem; max-width: 70rem; margin: 0 auto; }
 .table { width: 100%; border-collapse: collapse; font-size: .92rem; }
 .table th, .table td { text-align: left; padding: .3rem .4rem; border-bottom: 1px solid var(--line); }
-.chart { margin: 0; } .chart svg { width: 100%; height: 12rem; display: block; }
+.chart { margin: 0; } .chart svg { width: 100%; height: auto; display: block; }
 .chart polyline { fill: none; stroke: var(--accent); stroke-width: 2; }
 .chart .axis { stroke: var(--line); } .chart text { fill: var(--muted); font-size: 11px; }
 .check { display: flex; gap: .3rem; align-items: center; }

@@ -12,6 +12,8 @@ const WINDOW_MS = 5 * 60_000;
 const SVG = "http://www.w3.org/2000/svg";
 
 let timers: Array<ReturnType<typeof setInterval>> = [];
+/** The logged-in superuser: the page does not offer to lock them out. */
+let myId: string | undefined;
 
 const words = (e: unknown) => (e instanceof ApiError ? e.detail : "Request failed");
 
@@ -133,6 +135,10 @@ function userRow(u: PublicUser): HTMLTableRowElement {
     { type: "button", "data-testid": "user-toggle", class: u.is_active ? "plain" : "" },
     u.is_active ? "Deactivate" : "Reactivate",
   );
+  if (u.id === myId) {
+    toggle.disabled = true;
+    toggle.title = "You cannot deactivate yourself here";
+  }
   toggle.addEventListener("click", async () => {
     toggle.disabled = true;
     try {
@@ -208,6 +214,7 @@ session(
       notice("This page is for superusers. The chat is at /.", 60_000);
       return;
     }
+    myId = me.id;
     byId("links").replaceChildren(el("a", { href: "/" }, "Chat"));
     byId("admin").hidden = false;
     status.dataset.state = "open";
