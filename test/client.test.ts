@@ -161,3 +161,9 @@ test("deactivation (1008) closes for good: no reconnect", async () => {
     KabarClient.connect({ url: srv.ws, token: user.token, minDelayMs: 50 }),
   ).rejects.toThrow("1008 Authentication failed");
 });
+
+test("a URL no socket can be made from: connect() rejects, no retry loop", async () => {
+  await expect(KabarClient.connect({ url: "not a url", token: "x" })).rejects.toThrow(
+    "cannot connect",
+  );
+});

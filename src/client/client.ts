@@ -220,7 +220,15 @@ export class KabarClient {
       return;
     }
     if (this.stopped) return;
-    const ws = this.opts.socket(`${this.opts.url}?token=${encodeURIComponent(token)}&format=json`);
+    let ws: WebSocket;
+    try {
+      ws = this.opts.socket(`${this.opts.url}?token=${encodeURIComponent(token)}&format=json`);
+    } catch (e) {
+      // A malformed URL: retrying cannot help.
+      this.stopped = true;
+      this.setState({ state: "closed", code: 1006, reason: `cannot connect: ${String(e)}` });
+      return;
+    }
     this.ws = ws;
     ws.onmessage = (m) => {
       if (this.ws !== ws) return;
