@@ -18,6 +18,8 @@ import {
 } from "./helpers.ts";
 
 const RUN = haveChromium();
+/** Small enough to hit from the page, large enough for the rest of the suite's frames. */
+const RATE_CAPACITY = 60;
 
 interface Person {
   email: string;
@@ -40,7 +42,13 @@ describe.skipIf(!RUN)("web chat in chromium", () => {
   let b: Page;
   const base = () => `http://127.0.0.1:${port}`;
   const start = async () => {
-    srv = await startServer({ PORT: String(port), DATA_DIR: dataDir, BOT_ENABLED: "false" });
+    srv = await startServer({
+      PORT: String(port),
+      DATA_DIR: dataDir,
+      BOT_ENABLED: "false",
+      RATE_LIMIT_CAPACITY: String(RATE_CAPACITY),
+      RATE_LIMIT_REFILL_PER_SECOND: "1",
+    });
   };
 
   beforeAll(async () => {
@@ -175,6 +183,35 @@ describe.skipIf(!RUN)("web chat in chromium", () => {
     await tid(a, "message-item").filter({ hasText: "back online" }).waitFor();
     await screenshot(a, "reconnected-alice");
   }, 40_000);
+
+  test("errors and the rate limit are shown in words", async () => {
+    // Alice's bucket is nearly full again; spend it on a room that exists, then flood.
+    await tid(a, "room-name").fill("again");
+    await tid(a, "room-create").click();
+    await tid(a, "notice").filter({ hasText: "Room 'again' already exists!" }).waitFor();
+    expect(await tid(a, "notice").textContent()).not.toContain("[System]");
+    await a.evaluate(`(() => {
+      const input = document.querySelector('[data-testid="message-input"]');
+      const send = document.querySelector('[data-testid="message-send"]');
+      for (let i = 0; i < ${RATE_CAPACITY + 5}; i++) { input.value = "flood " + i; send.click(); }
+    })()`);
+    await tid(a, "notice")
+      .filter({ hasText: /Slow down: too many messages\. Try again in \d+ seconds\./ })
+      .waitFor();
+  }, 15_000);
+
+  test("the admin page refuses a user who is not a superuser, in words", async () => {
+    const page = await browser.context.newPage();
+    await page.goto(`${base()}/admin`);
+    await tid(page, "login-email").fill(alice.email);
+    await tid(page, "login-password").fill(alice.password);
+    await tid(page, "login-submit").click();
+    await tid(page, "connection-status")
+      .filter({ hasText: "This page is for superusers" })
+      .waitFor();
+    expect(await page.locator("#admin").isVisible()).toBe(false);
+    await page.close();
+  });
 
   test("admin page: live stats, chart, broadcast, users, and deactivating a user shows on that user's page", async () => {
     const admin = await browser.context.newPage();
