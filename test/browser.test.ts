@@ -251,6 +251,9 @@ describe.skipIf(!RUN)("web chat in chromium", () => {
     // And it stays down: no reconnect loop.
     await Bun.sleep(1200);
     expect(await tid(b, "connection-status").getAttribute("data-state")).toBe("closed");
+    // The page is out of its room and its controls are inert.
+    expect(await b.locator("#chat").getAttribute("inert")).not.toBeNull();
+    expect(await tid(b, "current-room").textContent()).toBe("Not in a room");
     await screenshot(admin, "admin");
     await screenshot(b, "deactivated-bob");
     await admin.close();

@@ -52,7 +52,8 @@ button:disabled { opacity: .45; cursor: default; }
 .messages .mine { background: var(--mine); } .messages .direct { background: var(--dm); }
 .messages .system { border-style: dashed; color: var(--muted); }
 .meta { display: block; font-size: .8rem; color: var(--muted); }
-.sender { font-weight: 600; color: var(--fg); margin-right: .4rem; }
+.sender, .meta strong { font-weight: 600; color: var(--fg); margin-right: .4rem; }
+[inert] { opacity: .55; }
 .typing { min-height: 1.3em; margin: .2rem 0; color: var(--muted); font-size: .85rem; }
 .dm { font-size: .85rem; white-space: nowrap; }
 .admin { display: grid; gap: 1rem; padding: 1rem; max-width: 70rem; margin: 0 auto; }

@@ -63,6 +63,11 @@ function showState(s: ConnectionState): void {
       break;
     case "closed":
       setText(status, closedWords(s.code, s.reason));
+      if (client) {
+        // Closed for good: nothing on the page can reach the server any more.
+        leftRoom();
+        byId("chat").inert = true;
+      }
       if (s.code !== 1000) notice(closedWords(s.code, s.reason), 60_000);
       if (s.reason === "Authentication failed") forgetToken();
       break;
@@ -358,6 +363,7 @@ session(
     links.replaceChildren();
     if (user.is_superuser) links.append(el("a", { href: "/admin" }, "Admin"));
     byId("chat").hidden = false;
+    byId("chat").inert = false;
     client = new KabarClient({ url: wsUrl(), token: () => api.token ?? "", presence: true });
     wire(client);
     client.start();
@@ -365,8 +371,9 @@ session(
     input.focus();
   },
   () => {
-    client?.close();
+    const closing = client;
     client = undefined;
+    closing?.close();
     if (roomsTimer) clearInterval(roomsTimer);
     byId("chat").hidden = true;
     leftRoom();
