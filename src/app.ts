@@ -11,12 +11,14 @@ import { errorText, type Logger } from "./log.ts";
 import { apiDocs } from "./rest/api-docs.ts";
 import { detail, HttpError, validationDetail } from "./rest/errors.ts";
 import type { LoginThrottle } from "./rest/login-throttle.ts";
+import { nameRoutes } from "./rest/names.ts";
 import { userRoutes } from "./rest/users.ts";
 import { wsRoutes, wsUpgrade } from "./rest/ws-routes.ts";
 import { RegistryUnavailableError } from "./rooms/registry.ts";
 import { openUserStore } from "./users/open.ts";
 import { hashPassword } from "./users/password.ts";
 import { EmailTakenError, StoreUnavailableError, type UserStore } from "./users/store.ts";
+import { webRoutes } from "./web/pages.ts";
 import type { Conn } from "./ws/connection.ts";
 import type { Handlers } from "./ws/handler.ts";
 import { defaultHandlers } from "./ws/handlers.ts";
@@ -104,7 +106,9 @@ function buildApp(
       return detail(500, "Internal Server Error", headers);
     })
     .use(userRoutes(deps))
+    .use(nameRoutes(deps))
     .use(wsRoutes(deps))
+    .use(webRoutes())
     .use(apiDocs(handlers));
 }
 

@@ -1,5 +1,6 @@
 // Smoke test of the compiled binary (dist/kabar): copied alone into an empty folder (no
-// node_modules, no src), it logs a user in, serves two sockets in one room and stops on SIGTERM.
+// node_modules, no src), it serves the web pages, logs a user in, serves two sockets in one room
+// and stops on SIGTERM.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -48,7 +49,7 @@ afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test("compiled binary: login, two sockets in one room, SIGTERM exits 0", async () => {
+test("compiled binary: web pages, login, two sockets in one room, SIGTERM exits 0", async () => {
   // Only the binary goes into the fresh folder.
   const exe = join(dir, "kabar");
   copyFileSync(BINARY, exe);
@@ -88,6 +89,18 @@ test("compiled binary: login, two sockets in one room, SIGTERM exits 0", async (
     if (ok) break;
     await Bun.sleep(50);
   }
+
+  // The web pages are inside the binary: no src, no node_modules next to it.
+  const page = await fetch(`http://127.0.0.1:${port}/`);
+  expect(page.status).toBe(200);
+  expect(page.headers.get("content-security-policy")).toContain("script-src 'self'");
+  expect(await page.text()).toContain('<script type="module" src="/assets/chat.js"></script>');
+  for (const name of ["chat.js", "admin.js"]) {
+    const js = await fetch(`http://127.0.0.1:${port}/assets/${name}`);
+    expect(js.status).toBe(200);
+    expect((await js.text()).length).toBeGreaterThan(1000);
+  }
+  expect((await fetch(`http://127.0.0.1:${port}/admin`)).status).toBe(200);
 
   const res = await fetch(`${api}/login/access-token`, {
     method: "POST",

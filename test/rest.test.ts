@@ -872,7 +872,8 @@ describe("/ws/health, /ws/stats, /ws/broadcast", () => {
 describe("paths and error bodies", () => {
   test("unknown paths → 404 {detail}", async () => {
     await expectDetail(await fetch(`${srv.api}/nope`), 404);
-    await expectDetail(await fetch(`http://127.0.0.1:${srv.port}/`), 404);
+    // `/` is the web chat now (test/web.test.ts); other paths outside the API still 404.
+    await expectDetail(await fetch(`http://127.0.0.1:${srv.port}/index.html`), 404);
     await expectDetail(await fetch(`http://127.0.0.1:${srv.port}/users/me`), 404);
     await expectDetail(await call("/users/me/extra/segments", { token: alice.token }), 404);
     await expectDetail(await call("/nope", { method: "POST", json: { a: 1 } }), 404);

@@ -118,6 +118,22 @@ export const ROUTE_DOCS = {
     },
     { security: BEARER },
   ),
+  names: doc(
+    ["users"],
+    "Display names for user ids (any logged-in user; never emails)",
+    {
+      200: json("Names", "A name per known id"),
+      401: E401,
+      422: fail("ids must be a list of 1-200 user ids (UUIDs)"),
+    },
+    {
+      security: BEARER,
+      requestBody: {
+        required: true,
+        content: { "application/json": { schema: schemaRef("NamesRequest") } },
+      },
+    },
+  ),
   upgrade: doc(
     ["websocket"],
     "The WebSocket endpoint (the protocol: /api/v1/asyncapi.json)",

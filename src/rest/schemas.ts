@@ -63,6 +63,14 @@ export const Stats = t.Object({
   rooms: t.Array(RoomSummary),
   nodes: t.Array(t.Object({ id: t.String(), connections: t.Integer() })),
 });
+export const NamesRequest = t.Object({
+  ids: t.Array(t.String({ format: "uuid" }), { minItems: 1, maxItems: 200 }),
+});
+export const Names = t.Object({
+  names: t.Record(t.String(), t.String(), {
+    description: "user id → full name, or the id's first 8 characters; unknown ids left out",
+  }),
+});
 export const BroadcastSent = t.Object({
   status: t.Literal("sent"),
   id: t.String(),
