@@ -8,6 +8,7 @@ import { type ClusterParts, newNodeId, openCluster } from "./cluster/open.ts";
 import type { Config } from "./config.ts";
 import { corsHeaders, preflight } from "./cors.ts";
 import { errorText, type Logger } from "./log.ts";
+import { ConnectLimit } from "./rest/connect-limit.ts";
 import { detail, HttpError, validationDetail } from "./rest/errors.ts";
 import type { LoginThrottle } from "./rest/login-throttle.ts";
 import { userRoutes } from "./rest/users.ts";
@@ -133,7 +134,16 @@ export async function createKabar(config: Config, options: KabarOptions): Promis
   const hub = new Hub(config, log, users, handlers, cluster);
   await hub.joinCluster();
   const tokens = new Tokens(config.secretKey, config.accessTokenExpireMinutes, users);
-  const deps = { config, log, users, tokens, hub, loginThrottle: options.loginThrottle };
+  const connectLimit = new ConnectLimit(config.connectRatePerIp);
+  const deps = {
+    config,
+    log,
+    users,
+    tokens,
+    hub,
+    loginThrottle: options.loginThrottle,
+    connectLimit,
+  };
   const app = buildApp(config, log, deps);
   let stopped = false;
 

@@ -92,6 +92,8 @@ export async function startCluster(
         REDIS_URL: redis.url,
         BOT_ENABLED: "false",
         LOG_LEVEL: "info",
+        // Every test client comes from 127.0.0.1; a test sets it to check the limit itself.
+        CONNECT_RATE_PER_IP: "0",
         ...env,
         ...extra,
       },
