@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { ADMIN_EMAIL, ADMIN_PASSWORD, freePort, SECRET } from "./helpers.ts";
+import { auditLogs } from "./log-audit.ts";
 import { freshDatabase, pgTestsRun, type TestDatabase } from "./postgres.ts";
 import { type RedisServer, redisAvailable, startRedis } from "./redis-server.ts";
 
@@ -102,6 +103,7 @@ export async function startCluster(
       stderr: "pipe",
     });
     const logs: string[] = [];
+    auditLogs(logs);
     readLines(proc.stdout, logs).catch(() => {});
     readLines(proc.stderr, logs).catch(() => {});
     const partial = {

@@ -81,7 +81,10 @@ const formBody = fc
   .record({ username: email, password }, { requiredKeys: [] })
   .map((r) =>
     new URLSearchParams(
-      Object.entries(r).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
+      Object.entries(r).map(([k, v]): [string, string] => [
+        k,
+        typeof v === "string" ? v : JSON.stringify(v),
+      ]),
     ).toString(),
   );
 const body = fc.oneof(jsonBody, formBody, fc.constant(undefined), text);
@@ -132,7 +135,7 @@ const query = fc.oneof(
     )
     .map(
       (r) =>
-        `?${new URLSearchParams(Object.entries(r).map(([k, v]) => [k, String(v)])).toString()}`,
+        `?${new URLSearchParams(Object.entries(r).map(([k, v]): [string, string] => [k, String(v)])).toString()}`,
     ),
   text.map((t) => `?${t}`),
 );

@@ -419,8 +419,9 @@ class FuzzSock {
     if (this.fmt === "json") {
       const events = answer.map((f) => {
         const ev = JSON.parse(f) as Record<string, unknown>;
-        if (!Value.Check(ServerEvent, ev)) throw new Error(`not a ServerEvent: ${where}`);
-        const schema = Events[ev.type as keyof typeof Events];
+        if (!Value.Check(ServerEvent, ev as unknown))
+          throw new Error(`not a ServerEvent: ${where}`);
+        const schema = Events[(ev as { type: keyof typeof Events }).type];
         if (!Value.Check(schema, ev)) throw new Error(`not a ${String(ev.type)} event: ${where}`);
         return ev;
       });

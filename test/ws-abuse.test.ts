@@ -273,7 +273,7 @@ describe("handshakes that never finish", () => {
     const crowdEnds = crowd.map(ended).sort((x, y) => x - y);
     console.log(
       `slow handshakes dropped after ${slowEnds.map((t) => (t / 1000).toFixed(1)).join(", ")} s; ` +
-        `2,000 silent (opened in ${Math.round(opened)} ms) dropped between ${(crowdEnds[0] / 1000).toFixed(1)} and ${((crowdEnds.at(-1) as number) / 1000).toFixed(1)} s; ` +
+        `2,000 silent (opened in ${Math.round(opened)} ms) dropped between ${((crowdEnds[0] as number) / 1000).toFixed(1)} and ${((crowdEnds.at(-1) as number) / 1000).toFixed(1)} s; ` +
         `a login + connect or a chat round trip meanwhile took at most ${Math.round(Math.max(...served))} ms`,
     );
     for (const t of [...slowEnds, ...crowdEnds]) {
