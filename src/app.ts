@@ -46,12 +46,20 @@ export interface Kabar {
   stop(timeoutMs?: number): Promise<void>;
 }
 
+/** Request bodies over this size are refused by Bun itself (413, empty body) before they are read. */
+export const MAX_BODY_BYTES = 1_048_576;
+
 function buildApp(config: Config, log: Logger, deps: Parameters<typeof userRoutes>[0]) {
   const cors = config.corsOrigins;
   const upgrade = wsUpgrade(deps);
   return new Elysia({
     // Elysia drops trailing-slash keys from `routes`: `/api/v1/ws/` is an Elysia route (ws-routes.ts).
-    serve: { routes: { "/api/v1/ws": upgrade } },
+    serve: {
+      routes: { "/api/v1/ws": upgrade },
+      // The largest body the API takes is a broadcast (10,000 characters): Bun's default of
+      // 128 MB would let anyone make the server read (and argon2-hash) 128 MB per request.
+      maxRequestBodySize: MAX_BODY_BYTES,
+    },
     websocket: {
       maxPayloadLength: config.wsMaxPayloadBytes,
       idleTimeout: config.wsIdleTimeoutSeconds,
