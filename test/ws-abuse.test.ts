@@ -2,7 +2,8 @@
 // answer — a close frame with the code the RFC names (1002 protocol error, 1007 invalid UTF-8,
 // 1009 too big) and the end of the connection — while a normal pair of clients chats on. Valid
 // but unusual frames (fragments with a ping between them, pings, any valid close code) get their
-// normal answer. Connections that never finish their handshake — silent, half a request, or
+// normal answer. Bad handshakes and malformed requests get an HTTP refusal (426, 431, 400...).
+// Connections that never finish their handshake — silent, half a request, or
 // slowloris (one byte a second) — are dropped by Bun's HTTP timeout (measured here: ~10 s, at most
 // 16 s, however slowly the bytes keep coming), and 2,000 of them at once do not slow a client
 // that logs in, connects and chats meanwhile.
@@ -227,6 +228,52 @@ describe("unusual but valid frames get their normal answer", () => {
     expect(c.isEnded).toBe(false);
     c.destroy();
   });
+});
+
+describe("bad handshakes and requests get an HTTP refusal, never an upgrade", () => {
+  const KEY = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==";
+  const UP = ["Upgrade: websocket", "Connection: Upgrade"];
+  const req = (lines: string[], path = "/api/v1/ws?token=TOKEN") =>
+    [`GET ${path} HTTP/1.1`, "Host: 127.0.0.1", ...lines, "", ""].join("\r\n");
+  const cases: Array<[string, () => string, number | "closed"]> = [
+    ["no Sec-WebSocket-Key", () => req([...UP, "Sec-WebSocket-Version: 13"]), 426],
+    [
+      "a key that is not 16 bytes",
+      () => req([...UP, "Sec-WebSocket-Key: short", "Sec-WebSocket-Version: 13"]),
+      426,
+    ],
+    ["Sec-WebSocket-Version 8", () => req([...UP, KEY, "Sec-WebSocket-Version: 8"]), 426],
+    [
+      "POST instead of GET",
+      () => req([...UP, KEY, "Sec-WebSocket-Version: 13"]).replace("GET", "POST"),
+      404,
+    ],
+    ["a 100 kB header", () => req([`X-Big: ${"a".repeat(100_000)}`]), 431],
+    ["3,000 header lines", () => req(Array.from({ length: 3000 }, (_, i) => `X-H${i}: v`)), 431],
+    ["a 100 kB URL", () => req([...UP, KEY], `/api/v1/ws?token=${"a".repeat(100_000)}`), 431],
+    ["binary garbage", () => "\x00\x01\x02GARBAGE\r\n\r\n", 400],
+    ["no Host header", () => "GET /api/v1/ws/health HTTP/1.1\r\n\r\n", 400],
+    [
+      "Content-Length and Transfer-Encoding together (smuggling)",
+      () =>
+        "POST /api/v1/ws/health HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      400,
+    ],
+    ["an unknown method", () => "FOO /api/v1/ws/health HTTP/1.1\r\nHost: x\r\n\r\n", "closed"],
+  ];
+  for (const [name, make, want] of cases) {
+    test(`${name} → ${want}`, async () => {
+      const c = await RawConn.open(srv.port);
+      c.write(make().replace("TOKEN", alice.token));
+      await c.until((b) => b.includes("\r\n\r\n") || c.isEnded, 3000);
+      if (want === "closed") {
+        expect(c.isEnded).toBe(true);
+        expect(c.received.length).toBe(0);
+      } else expect((await c.head()).status).toBe(want);
+      c.destroy();
+      expect((await fetch(`${srv.api}/ws/health`)).status).toBe(200);
+    });
+  }
 });
 
 describe("handshakes that never finish", () => {
