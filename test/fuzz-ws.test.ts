@@ -6,8 +6,10 @@
 // the spec alone (one `error` with the code the spec names, or the command's events in the spec's order, or for a
 // state problem one error with a state code), or the close 1009 for an oversized frame; the
 // socket answers the next frame; two other users chatting meanwhile get exactly their own
-// messages; the server logs no error. A second server with an empty rate-limit bucket answers
-// every frame with exactly one `rate_limited`.
+// messages; the server logs no error. The same again (2,000 frames) against a node in cluster
+// mode (Redis), where a message's echo comes back through Redis and may follow the answers to
+// frames sent after it: there frames go one at a time and the echo is awaited. A server with an
+// empty rate-limit bucket answers every frame with exactly one `rate_limited`.
 //
 // The seed is fixed (FUZZ_SEED replays another run; FUZZ_RUNS changes the number of batches of
 // 50 frames); on failure the seed, the path and the shrunk counterexample are printed.
@@ -17,11 +19,13 @@ import { Value } from "@sinclair/typebox/value";
 import fc from "fast-check";
 import { Events, ServerEvent } from "../src/protocol.ts";
 import { Client, createUser, startServer, type TestServer, type TestUser } from "./helpers.ts";
+import { type RedisServer, redisAvailable, startRedis } from "./redis-server.ts";
 
 setDefaultTimeout(120_000);
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_202);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 200);
+const CLUSTER_RUNS = Number(process.env.FUZZ_RUNS_CLUSTER ?? 40);
 const BATCH = 50;
 const MAX_PAYLOAD = 65536;
 const SOCKETS = 4; // three JSON sockets, one text socket, one user each
@@ -331,6 +335,11 @@ class FuzzSock {
     readonly user: TestUser,
     readonly fmt: "json" | "text",
     readonly k: number,
+    /**
+     * Cluster mode: a message's echo (and the bot's reply) comes back through Redis, after the
+     * answers to frames sent after it; frames then go one at a time, and the echo is awaited.
+     */
+    readonly lateEchoes = false,
   ) {}
 
   async connect(): Promise<void> {
@@ -364,6 +373,10 @@ class FuzzSock {
   }
 
   private async pipelined(frames: Array<string | Uint8Array>): Promise<void> {
+    if (this.lateEchoes && frames.length > 1) {
+      for (const f of frames) await this.pipelined([f]);
+      return;
+    }
     const sentinels = frames.map(() => sentinelType());
     frames.forEach((f, j) => {
       this.client.ws.send(f);
@@ -384,7 +397,18 @@ class FuzzSock {
         if (this.isSentinel(got, sentinels[j] as string)) break;
         answer.push(got);
       }
+      const owed = deliveries(frames[j] as string | Uint8Array, this.user.id);
+      if (this.lateEchoes && owed > answer.length && !isErrorAnswer(answer, this.fmt))
+        while (answer.length < owed) {
+          const late = await this.client.next(5000).catch(() => undefined);
+          if (late === undefined) break;
+          answer.push(late);
+        }
       this.check(frames[j] as string | Uint8Array, answer);
+      if (owed > 0 && !isErrorAnswer(answer, this.fmt) && answer.length !== owed)
+        throw new Error(
+          `expected ${owed} frames (echo, bot reply or delivery): ${this.fmt} socket, frame ${show(frames[j])}, answer ${JSON.stringify(answer).slice(0, 400)}`,
+        );
     }
   }
 
@@ -464,6 +488,33 @@ class FuzzSock {
   }
 }
 
+/** The bot replies (spec, "Bot"): to `halo`, to anything with `nama`, or with a vowel. */
+const botReplies = (content: string) => {
+  const c = content.trim().toLowerCase();
+  return c === "halo" || c.includes("nama") || /[aiueo]/.test(c);
+};
+
+/**
+ * How many frames a well-formed `message` or `direct` brings its sender when accepted: the echo,
+ * plus the bot's reply or (to oneself) the delivery. 0 for every other frame.
+ */
+function deliveries(frame: string | Uint8Array, self: string): number {
+  const want = expected(frame);
+  if (want.kind !== "valid" || (want.type !== "message" && want.type !== "direct")) return 0;
+  const cmd = JSON.parse((frame as string).toWellFormed()) as { content: string; user_id?: string };
+  if (want.type === "message") return botReplies(cmd.content) ? 2 : 1;
+  return cmd.user_id?.toLowerCase() === self ? 2 : 1;
+}
+
+/** An answer that is one error (a JSON error event, or a `[System]` line that is not an echo). */
+function isErrorAnswer(answer: string[], fmt: "json" | "text"): boolean {
+  if (answer.length !== 1) return false;
+  const a = answer[0] as string;
+  return fmt === "json"
+    ? (JSON.parse(a) as { type: string }).type === "error"
+    : a.startsWith("[System] ");
+}
+
 function show(frame: string | Uint8Array | undefined): string {
   if (frame === undefined) return "undefined";
   if (typeof frame !== "string")
@@ -474,13 +525,20 @@ function show(frame: string | Uint8Array | undefined): string {
 }
 
 /** Runs fc.assert; on failure prints how to replay, then fails. */
+/** The message of the first failing run of the current property. */
+let firstFailure: string | undefined;
+
 async function assertWithSeed(
   name: string,
   property: fc.IAsyncProperty<[Array<string | Uint8Array>]>,
   numRuns: number,
 ) {
   console.log(`${name}: FUZZ_SEED=${SEED}, ${numRuns} runs`);
+  firstFailure = undefined;
   const details = await fc.check(property, { seed: SEED, numRuns, endOnFailure: false });
+  const first = firstFailure as string | undefined; // set by the property, which TS cannot see
+  if (details.failed && first !== undefined)
+    console.error(`${name}: first failure (run ${details.numRuns}): ${first.slice(0, 3000)}`);
   if (details.failed) {
     const why =
       details.errorInstance instanceof Error
@@ -497,87 +555,126 @@ async function assertWithSeed(
 
 // ---------------------------------------------------------------- the properties
 
-describe("fuzzed frames against a live server", () => {
-  let srv: TestServer;
-  let socks: FuzzSock[];
-  let alice: TestUser;
-  let bob: TestUser;
-  beforeAll(async () => {
-    srv = await startServer({
-      RATE_LIMIT_CAPACITY: "10000000",
-      RATE_LIMIT_REFILL_PER_SECOND: "1000000",
-      WS_MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD),
-      BOT_ENABLED: "true",
-      LOG_LEVEL: "info",
-      // Each oversized frame costs a reconnect, and each shrink step after a failure four.
-      CONNECT_RATE_PER_IP: "0",
+/** The main property against a server started with `env` (one node, or a node of a cluster). */
+function fuzzServer(
+  name: string,
+  runs: number,
+  env: () => Record<string, string>,
+  lateEchoes = false,
+): void {
+  describe(name, () => {
+    let srv: TestServer;
+    let socks: FuzzSock[];
+    let alice: TestUser;
+    let bob: TestUser;
+    beforeAll(async () => {
+      srv = await startServer({
+        ...env(),
+        RATE_LIMIT_CAPACITY: "10000000",
+        RATE_LIMIT_REFILL_PER_SECOND: "1000000",
+        WS_MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD),
+        BOT_ENABLED: "true",
+        LOG_LEVEL: "info",
+        // Each oversized frame costs a reconnect, and each shrink step after a failure four.
+        CONNECT_RATE_PER_IP: "0",
+      });
+      const users = await Promise.all(Array.from({ length: SOCKETS + 2 }, () => createUser(srv)));
+      [alice, bob] = users.slice(SOCKETS) as [TestUser, TestUser];
+      socks = users
+        .slice(0, SOCKETS)
+        .map((u, k) => new FuzzSock(srv, u, k === SOCKETS - 1 ? "text" : "json", k, lateEchoes));
+      await Promise.all(socks.map((s) => s.connect()));
     });
-    const users = await Promise.all(Array.from({ length: SOCKETS + 2 }, () => createUser(srv)));
-    [alice, bob] = users.slice(SOCKETS) as [TestUser, TestUser];
-    socks = users
-      .slice(0, SOCKETS)
-      .map((u, k) => new FuzzSock(srv, u, k === SOCKETS - 1 ? "text" : "json", k));
-    await Promise.all(socks.map((s) => s.connect()));
-  });
-  afterAll(() => srv.stop());
+    afterAll(() => srv.stop());
 
-  test(`${RUNS * BATCH} frames: the contract's answer each, socket usable, others unaffected`, async () => {
-    // Two other users chat in their own room the whole time.
-    const a = await Client.connect(srv, alice.token);
-    const b = await Client.connect(srv, bob.token);
-    for (const c of [a, b]) {
-      c.send({ type: "create_room", room_name: `obs_${c === a ? "a" : "b"}` });
-      await c.next();
-    }
-    a.send({ type: "join_room", room_name: "obs_a" });
-    b.send({ type: "join_room", room_name: "obs_a" });
-    await a.take(2);
-    await b.take(2); // room_joined, room_update (and no presence event: not asked for)
-    await a.stray();
-    let chatting = true;
-    let said = 0;
-    const chat = (async () => {
-      while (chatting && said < 2000) {
-        a.send({ type: "message", content: `m${++said} xyz` });
-        await Bun.sleep(10);
+    test(`${runs * BATCH} frames: the contract's answer each, socket usable, others unaffected`, async () => {
+      // Two other users chat in their own room the whole time.
+      const a = await Client.connect(srv, alice.token);
+      const b = await Client.connect(srv, bob.token);
+      for (const c of [a, b]) {
+        c.send({ type: "create_room", room_name: `obs_${c === a ? "a" : "b"}` });
+        await c.next();
       }
-    })();
+      a.send({ type: "join_room", room_name: "obs_a" });
+      b.send({ type: "join_room", room_name: "obs_a" });
+      await a.take(2);
+      await b.take(2); // room_joined, room_update (and no presence event: not asked for)
+      await a.stray();
+      let chatting = true;
+      let said = 0;
+      const chat = (async () => {
+        while (chatting && said < 2000) {
+          a.send({ type: "message", content: `m${++said} xyz` });
+          await Bun.sleep(10);
+        }
+      })();
 
-    const t0 = performance.now();
-    let dirty = false;
-    const property = fc.asyncProperty(
-      fc.array(frameArb, { minLength: BATCH, maxLength: BATCH }),
-      async (frames) => {
-        // A failed run leaves answers unread: start the next one (a shrink) on fresh sockets.
-        if (dirty) await Promise.all(socks.map((s) => s.reconnect()));
-        dirty = true;
-        await Promise.all(socks.map((s, k) => s.run(frames.filter((_, j) => j % SOCKETS === k))));
-        dirty = false;
-      },
-    );
-    await assertWithSeed("ws fuzz", property, RUNS);
-    chatting = false;
-    await chat;
-    const seconds = (performance.now() - t0) / 1000;
-    const sent = socks.reduce((n, s) => n + s.sent, 0);
-    console.log(`ws fuzz: ${sent} frames in ${seconds.toFixed(1)} s; observers: ${said} messages`);
-    console.log(`ws fuzz: ${JSON.stringify(Object.fromEntries([...tally].sort()))}`);
-    expect(sent).toBeGreaterThanOrEqual(RUNS * BATCH);
+      const t0 = performance.now();
+      tally.clear();
+      let dirty = false;
+      const property = fc.asyncProperty(
+        fc.array(frameArb, { minLength: BATCH, maxLength: BATCH }),
+        async (frames) => {
+          // A failed run leaves answers unread: start the next one (a shrink) on fresh sockets.
+          if (dirty) await Promise.all(socks.map((s) => s.reconnect()));
+          dirty = true;
+          try {
+            await Promise.all(
+              socks.map((s, k) => s.run(frames.filter((_, j) => j % SOCKETS === k))),
+            );
+          } catch (e) {
+            // The first failure is the one that matters (shrinks run on a server in another state).
+            firstFailure ??= e instanceof Error ? e.message : String(e);
+            throw e;
+          }
+          dirty = false;
+        },
+      );
+      await assertWithSeed(name, property, runs);
+      chatting = false;
+      await chat;
+      const seconds = (performance.now() - t0) / 1000;
+      const sent = socks.reduce((n, s) => n + s.sent, 0);
+      console.log(
+        `${name}: ${sent} frames in ${seconds.toFixed(1)} s; observers: ${said} messages`,
+      );
+      console.log(`${name}: ${JSON.stringify(Object.fromEntries([...tally].sort()))}`);
+      expect(sent).toBeGreaterThanOrEqual(runs * BATCH);
 
-    // Alice got her echoes, Bob every message, in order, and nothing else.
-    const echoes = (await a.take(said, 5000)).map((f) => JSON.parse(f) as Record<string, unknown>);
-    const got = (await b.take(said, 5000)).map((f) => JSON.parse(f) as Record<string, unknown>);
-    const want = Array.from({ length: said }, (_, i) => `m${i + 1} xyz`);
-    expect(echoes.map((e) => e.content)).toEqual(want);
-    expect(got.map((e) => e.content)).toEqual(want);
-    expect(await a.stray()).toEqual([]);
-    expect(await b.stray()).toEqual([]);
-    // The server is alive, logged no error, and every fuzzed socket still answers.
-    expect((await fetch(`${srv.api}/ws/health`)).status).toBe(200);
-    for (const s of socks) await s.run(['{"type":"list_rooms"}']);
-    const errors = srv.logs.filter((l) => (JSON.parse(l) as { level: string }).level === "error");
-    expect(errors).toEqual([]);
+      // Alice got her echoes, Bob every message, in order, and nothing else.
+      const echoes = (await a.take(said, 5000)).map(
+        (f) => JSON.parse(f) as Record<string, unknown>,
+      );
+      const got = (await b.take(said, 5000)).map((f) => JSON.parse(f) as Record<string, unknown>);
+      const want = Array.from({ length: said }, (_, i) => `m${i + 1} xyz`);
+      expect(echoes.map((e) => e.content)).toEqual(want);
+      expect(got.map((e) => e.content)).toEqual(want);
+      expect(await a.stray()).toEqual([]);
+      expect(await b.stray()).toEqual([]);
+      // The server is alive, logged no error, and every fuzzed socket still answers.
+      expect((await fetch(`${srv.api}/ws/health`)).status).toBe(200);
+      for (const s of socks) await s.run(['{"type":"list_rooms"}']);
+      const errors = srv.logs.filter((l) => (JSON.parse(l) as { level: string }).level === "error");
+      expect(errors).toEqual([]);
+    });
   });
+}
+
+fuzzServer("ws fuzz, one node", RUNS, () => ({}));
+
+// The same against a node in cluster mode: rooms, rate limit and deliveries go through Redis.
+describe.skipIf(!redisAvailable())("cluster mode", () => {
+  let redis: RedisServer;
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(() => redis.stop());
+  fuzzServer(
+    "ws fuzz, a cluster node (Redis)",
+    CLUSTER_RUNS,
+    () => ({ REDIS_URL: redis.url }),
+    true,
+  );
 });
 
 describe("fuzzed frames against an empty rate-limit bucket", () => {
