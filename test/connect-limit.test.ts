@@ -44,6 +44,13 @@ describe("ConnectLimit (chosen clock)", () => {
     expect(limit.size).toBe(50);
     limit.sweep(10_000); // 10 s at 10/s refills a burst of 100
     expect(limit.size).toBe(0);
+    // Without calling sweep: an upgrade 10 s after the last sweep runs one first.
+    for (let i = 0; i < 50; i++) limit.take(`10.1.${i}.1`, 20_000);
+    expect(limit.size).toBe(50);
+    limit.take("10.2.0.1", 25_000);
+    expect(limit.size).toBe(51); // not yet: the last sweep was 5 s ago
+    limit.take("10.2.0.2", 30_000);
+    expect(limit.size).toBe(1); // swept: only the new address is left
   });
 
   test("a flood of distinct addresses keeps at most maxEntries buckets", () => {
