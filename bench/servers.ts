@@ -133,6 +133,8 @@ export async function startKabar(
         cwd: KABAR_ROOT,
         env: {
           ...baseEnv(),
+          // Load clients share a few loopback addresses: no per-address connect limit.
+          CONNECT_RATE_PER_IP: "0",
           ...env,
           HOST: "0.0.0.0",
           PORT: String(port),

@@ -9,6 +9,7 @@ import type { Config } from "./config.ts";
 import { corsHeaders, preflight } from "./cors.ts";
 import { errorText, type Logger } from "./log.ts";
 import { apiDocs } from "./rest/api-docs.ts";
+import { ConnectLimit } from "./rest/connect-limit.ts";
 import { detail, HttpError, validationDetail } from "./rest/errors.ts";
 import type { LoginThrottle } from "./rest/login-throttle.ts";
 import { nameRoutes } from "./rest/names.ts";
@@ -48,6 +49,9 @@ export interface Kabar {
   stop(timeoutMs?: number): Promise<void>;
 }
 
+/** Request bodies over this size are refused by Bun itself (413, empty body) before they are read. */
+export const MAX_BODY_BYTES = 1_048_576;
+
 function buildApp(
   config: Config,
   log: Logger,
@@ -58,7 +62,12 @@ function buildApp(
   const upgrade = wsUpgrade(deps);
   return new Elysia({
     // Elysia drops trailing-slash keys from `routes`: `/api/v1/ws/` is an Elysia route (ws-routes.ts).
-    serve: { routes: { "/api/v1/ws": upgrade } },
+    serve: {
+      routes: { "/api/v1/ws": upgrade },
+      // The largest body the API takes is a broadcast (10,000 characters): Bun's default of
+      // 128 MB would let anyone make the server read (and argon2-hash) 128 MB per request.
+      maxRequestBodySize: MAX_BODY_BYTES,
+    },
     websocket: {
       maxPayloadLength: config.wsMaxPayloadBytes,
       idleTimeout: config.wsIdleTimeoutSeconds,
@@ -144,7 +153,16 @@ export async function createKabar(config: Config, options: KabarOptions): Promis
   const hub = new Hub(config, log, users, handlers, cluster);
   await hub.joinCluster();
   const tokens = new Tokens(config.secretKey, config.accessTokenExpireMinutes, users);
-  const deps = { config, log, users, tokens, hub, loginThrottle: options.loginThrottle };
+  const connectLimit = new ConnectLimit(config.connectRatePerIp);
+  const deps = {
+    config,
+    log,
+    users,
+    tokens,
+    hub,
+    loginThrottle: options.loginThrottle,
+    connectLimit,
+  };
   const app = buildApp(config, log, deps, handlers);
   let stopped = false;
 

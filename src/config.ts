@@ -37,6 +37,8 @@ export interface Config {
   wsIdleTimeoutSeconds: number;
   wsBackpressureLimitBytes: number;
   maxConnectionsPerUser: number;
+  /** New sockets per second per client address (burst 10×); 0: no limit. Per node. */
+  connectRatePerIp: number;
   maxRooms: number;
   maxRoomsPerUser: number;
 }
@@ -247,6 +249,14 @@ export const SETTINGS: readonly Setting[] = [
     schema: Positive,
   },
   {
+    env: "CONNECT_RATE_PER_IP",
+    key: "connectRatePerIp",
+    kind: "int",
+    fallback: "100",
+    help: "new sockets per second per client address (per node), burst 10x; over it 429 before the upgrade; 0: off",
+    schema: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
+  },
+  {
     env: "MAX_ROOMS",
     key: "maxRooms",
     kind: "int",
@@ -414,6 +424,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     wsIdleTimeoutSeconds: (out.wsIdleTimeoutSeconds as number | undefined) ?? 60,
     wsBackpressureLimitBytes: (out.wsBackpressureLimitBytes as number | undefined) ?? 1048576,
     maxConnectionsPerUser: (out.maxConnectionsPerUser as number | undefined) ?? 20,
+    connectRatePerIp: (out.connectRatePerIp as number | undefined) ?? 100,
     maxRooms: (out.maxRooms as number | undefined) ?? 10000,
     maxRoomsPerUser: (out.maxRoomsPerUser as number | undefined) ?? 50,
   };

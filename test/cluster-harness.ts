@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { ADMIN_EMAIL, ADMIN_PASSWORD, freePort, SECRET } from "./helpers.ts";
+import { auditLogs } from "./log-audit.ts";
 import { freshDatabase, pgTestsRun, type TestDatabase } from "./postgres.ts";
 import { type RedisServer, redisAvailable, startRedis } from "./redis-server.ts";
 
@@ -92,6 +93,8 @@ export async function startCluster(
         REDIS_URL: redis.url,
         BOT_ENABLED: "false",
         LOG_LEVEL: "info",
+        // Every test client comes from 127.0.0.1; a test sets it to check the limit itself.
+        CONNECT_RATE_PER_IP: "0",
         ...env,
         ...extra,
       },
@@ -100,6 +103,7 @@ export async function startCluster(
       stderr: "pipe",
     });
     const logs: string[] = [];
+    auditLogs(logs);
     readLines(proc.stdout, logs).catch(() => {});
     readLines(proc.stderr, logs).catch(() => {});
     const partial = {

@@ -9,6 +9,7 @@ import { createKabar, type Kabar } from "../src/app.ts";
 import { type Config, loadConfig } from "../src/config.ts";
 import { createLogger } from "../src/log.ts";
 import type { Handlers } from "../src/ws/handler.ts";
+import { auditLogs, auditSecret } from "./log-audit.ts";
 
 export const ADMIN_EMAIL = "admin@example.com";
 export const ADMIN_PASSWORD = "admin-password-123";
@@ -49,6 +50,9 @@ export async function startServer(
     ...env,
   });
   const logs: string[] = [];
+  auditLogs(logs);
+  auditSecret(config.secretKey);
+  auditSecret(config.firstSuperuserPassword);
   const log = createLogger(config.logLevel, (line) => logs.push(line));
   const kabar = await createKabar(config, {
     log,
@@ -76,6 +80,7 @@ export async function login(
   email: string,
   password: string,
 ): Promise<Response> {
+  auditSecret(password);
   return fetch(`${srv.api}/login/access-token`, {
     method: "POST",
     body: new URLSearchParams({ username: email, password }),
@@ -89,7 +94,9 @@ export async function token(
 ): Promise<string> {
   const res = await login(srv, email, password);
   if (res.status !== 200) throw new Error(`login failed: ${res.status} ${await res.text()}`);
-  return ((await res.json()) as { access_token: string }).access_token;
+  const issued = ((await res.json()) as { access_token: string }).access_token;
+  auditSecret(issued);
+  return issued;
 }
 
 export interface TestUser {

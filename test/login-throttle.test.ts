@@ -20,6 +20,7 @@ import {
   type TestServer,
   type TestUser,
 } from "./helpers.ts";
+import { auditLogs } from "./log-audit.ts";
 
 // Every failed login costs one argon2id verification.
 setDefaultTimeout(30_000);
@@ -45,6 +46,7 @@ async function startThrottledServer(): Promise<TestServer> {
     LOG_LEVEL: "debug",
   });
   const logs: string[] = [];
+  auditLogs(logs);
   const kabar = await createKabar(config, {
     log: createLogger(config.logLevel, (line) => logs.push(line)),
     // The fixed limits (the defaults), only the clock is the test's.

@@ -4,6 +4,7 @@ import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { UserRecord, UserStore } from "../users/store.ts";
 import type { Hub } from "../ws/hub.ts";
+import type { ConnectLimit } from "./connect-limit.ts";
 import { HttpError } from "./errors.ts";
 import type { LoginThrottle } from "./login-throttle.ts";
 
@@ -15,6 +16,8 @@ export interface Deps {
   hub: Hub;
   /** Login failure throttle; a fresh one with the fixed limits when absent. */
   loginThrottle?: LoginThrottle;
+  /** CONNECT_RATE_PER_IP: one per app, shared by both upgrade routes (`/ws` and `/ws/`). */
+  connectLimit: ConnectLimit;
 }
 
 const UNAUTHORIZED = () =>

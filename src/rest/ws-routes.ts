@@ -21,7 +21,10 @@ import { BroadcastBody } from "./schemas.ts";
  * so the client should retry later rather than log in again.
  */
 export function wsUpgrade(deps: Deps) {
-  const { hub, tokens, log } = deps;
+  const { hub, tokens, log, connectLimit } = deps;
+  /** Connect-rate refusals logged since the last log line about them (one line per second). */
+  let refused = 0;
+  let refusedLogAt = 0;
   /** Upgrades with `data`; `cause` (an auth failure) is logged, never the token. */
   const finish = (
     request: Request,
@@ -45,6 +48,22 @@ export function wsUpgrade(deps: Deps) {
     request: Request,
     server: Server<Conn>,
   ): Response | undefined | Promise<Response | undefined> => {
+    if (connectLimit.enabled) {
+      const ip = server.requestIP(request)?.address ?? "unknown";
+      const now = Date.now();
+      const wait = connectLimit.take(ip, now);
+      if (wait > 0) {
+        refused++;
+        if (now - refusedLogAt >= 1000) {
+          log.warn("connect rate limit", { ip, refused });
+          refused = 0;
+          refusedLogAt = now;
+        }
+        return detail(429, "Too many new connections from this address", {
+          "retry-after": String(wait),
+        });
+      }
+    }
     const url = request.url;
     const q = url.indexOf("?");
     const params = new URLSearchParams(q < 0 ? "" : url.slice(q + 1));
