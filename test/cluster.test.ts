@@ -203,6 +203,55 @@ describe.skipIf(!run)("cluster: 2 nodes", () => {
   });
 });
 
+describe.skipIf(!run)("cluster: answers in the order of the frames", () => {
+  let cluster: TestCluster;
+  beforeAll(async () => {
+    cluster = await startCluster(2, { BOT_ENABLED: "true" });
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  test("the echo (and the bot's reply) comes before the answers to later frames, as on one node", async () => {
+    const [a, b] = cluster.nodes as [TestNode, TestNode];
+    const alice = await createUser(a);
+    const bob = await createUser(b);
+    const name = room("order");
+    const ca = await Client.connect(a, alice.token);
+    const cb = await Client.connect(b, bob.token);
+    ca.send({ type: "create_room", room_name: name });
+    expect(await nextEvent(ca)).toMatchObject({ type: "room_created", room: name });
+    await joined(cb, name);
+    await joined(ca, name);
+    for (let round = 0; round < 5; round++) {
+      // All at once: two messages (the first one gets a bot reply; "xyz" has no vowel, so none),
+      // a bad frame, a command with an async answer, a third message (no reply either).
+      ca.send({ type: "message", content: `halo ${round}` });
+      ca.send({ type: "message", content: "xyz" });
+      ca.send("{not json");
+      ca.send({ type: "list_rooms" });
+      ca.send({ type: "message", content: "hmm" });
+      const got = await Promise.all(Array.from({ length: 6 }, () => nextEvent(ca)));
+      expect(got.map((e) => (e.type === "message" ? `message:${e.content}` : e.type))).toEqual([
+        `message:halo ${round}`,
+        "bot",
+        "message:xyz",
+        "error",
+        "rooms",
+        "message:hmm",
+      ]);
+      const seqs = got.filter((e) => e.type === "message").map((e) => e.seq as number);
+      expect(seqs[1]).toBe((seqs[0] as number) + 1);
+      expect(seqs[2]).toBe((seqs[0] as number) + 2);
+      // the other node got the three messages in the same order
+      const other = await Promise.all(Array.from({ length: 3 }, () => nextEvent(cb)));
+      expect(other.map((e) => e.seq)).toEqual(seqs);
+    }
+    for (const c of [ca, cb]) expect(await c.stray()).toEqual([]);
+    for (const c of [ca, cb]) c.close();
+  });
+});
+
 describe.skipIf(!run)("cluster: 3 nodes", () => {
   let cluster: TestCluster;
   beforeAll(async () => {

@@ -44,8 +44,54 @@ export class Conn {
     return this.memberKey;
   }
 
+  /**
+   * Cluster mode: this socket's room messages sent through Redis (`sent`) and those whose echo
+   * came back (`echoed`). While they differ, what the socket is sent directly (answers, errors,
+   * the bot's reply) waits in `held` behind the echoes sent before it, so that it sees everything
+   * in the order of its frames, as on one node; its room messages themselves still go out at once.
+   */
+  private sent = 0;
+  private echoed = 0;
+  private held: Held[] | null = null;
+
   send(event: Rendered): void {
-    this.ws?.send(this.format === "json" ? event.json : event.text);
+    const frame = this.format === "json" ? event.json : event.text;
+    if (this.sent === this.echoed) this.ws?.send(frame);
+    else this.hold(this.sent, frame);
+  }
+
+  /** A room message of this socket goes out through Redis; returns its number for `echoedUpTo`. */
+  messageSent(withBotReply: boolean): number {
+    const k = ++this.sent;
+    // The bot's reply to it goes right after its echo, before any later answer.
+    if (withBotReply) this.hold(k, null);
+    return k;
+  }
+
+  /**
+   * Message k's echo has come back (or never will: a failure, a timeout): what waited behind it
+   * goes out, `bot` (its reply) first.
+   */
+  echoedUpTo(k: number, bot?: Rendered): void {
+    if (k <= this.echoed) return;
+    this.echoed = k;
+    const held = this.held;
+    if (held === null) return;
+    let i = 0;
+    while (i < held.length && (held[i] as Held).after <= k) {
+      const h = held[i] as Held;
+      if (h.frame !== null) this.ws?.send(h.frame);
+      else if (h.after === k && bot !== undefined)
+        this.ws?.send(this.format === "json" ? bot.json : bot.text);
+      i++;
+    }
+    if (i === held.length) this.held = null;
+    else held.splice(0, i);
+  }
+
+  private hold(after: number, frame: string | null): void {
+    if (this.held === null) this.held = [{ after, frame }];
+    else this.held.push({ after, frame });
   }
 
   /**
@@ -134,6 +180,12 @@ export class Conn {
     this.busy = false;
     this.pending = null;
   }
+}
+
+/** A frame that goes out once echo `after` is back; null: the slot of that message's bot reply. */
+interface Held {
+  after: number;
+  frame: string | null;
 }
 
 /** A frame waiting for the cluster's rate-limit answer. */

@@ -78,7 +78,7 @@ export function defaultHandlers(): Handlers {
           conn,
           room,
           content,
-          reply === undefined ? undefined : () => conn.send(events.bot(reply)),
+          reply === undefined ? undefined : events.bot(reply),
         );
       }),
     ],

@@ -20,6 +20,7 @@ import {
   events,
   type Format,
   isoTime,
+  type Rendered,
   type RoomSummary,
 } from "../protocol.ts";
 import type { RoomInfo, RoomRegistry } from "../rooms/registry.ts";
@@ -35,6 +36,9 @@ import { Upkeep } from "./upkeep.ts";
 
 export type { UserSlot } from "./sessions.ts";
 export { CLOSE } from "./sessions.ts";
+
+/** Cluster: how long after Redis's answer a sender waits at most for its echo to come back. */
+const ECHO_WAIT_MS = 2_000;
 
 export const roomSummary = (r: RoomInfo): RoomSummary => ({
   name: r.name,
@@ -424,11 +428,12 @@ export class Hub {
 
   /**
    * A room message: its place in the room's stream (seq, epoch), then every socket of the room
-   * on every node, in that order. `then` runs once the sender has its echo (the bot's reply
-   * comes after it). One node: all at once. Cluster: the history's one atomic Redis step gives
-   * the seq and publishes; every node, this one too, delivers in the order Redis publishes.
+   * on every node, in that order. One node: all at once. Cluster: the history's one atomic Redis
+   * step gives the seq and publishes; every node, this one too, delivers in the order Redis
+   * publishes.
+   * `bot`: the bot's reply, sent to the sender right after its echo.
    */
-  sendToRoom(from: Conn, room: string, content: string, then?: () => void): void {
+  sendToRoom(from: Conn, room: string, content: string, bot?: Rendered): void {
     const now = Date.now();
     const m: ChatMessage = {
       id: Bun.randomUUIDv7(),
@@ -442,7 +447,7 @@ export class Hub {
       const placed = history.appendNow(room, m, now);
       this.hold(placed);
       this.fanout.roomMessage(placed, from);
-      then?.();
+      if (bot !== undefined) from.send(bot);
       if (this.clustered)
         this.broker.publishRoom(room, { t: "message", m: placed }).catch((e) => {
           this.log.warn("room message not published", { room, error: errorText(e) });
@@ -450,14 +455,29 @@ export class Hub {
         });
       return;
     }
-    if (then !== undefined) this.afterEcho.set(m.id, then);
+    // The echo comes back through Redis; the sender's later answers wait for it (Conn.held).
+    // ECHO_WAIT_MS after Redis's answer the sender goes on regardless.
+    const k = from.messageSent(bot !== undefined);
+    let done = false;
+    const echoed = (withBot: boolean) => {
+      if (done) return;
+      done = true;
+      this.afterEcho.delete(m.id);
+      from.echoedUpTo(k, withBot ? bot : undefined);
+    };
+    this.afterEcho.set(m.id, () => echoed(true));
     history
       .append(room, m, now, this.broker.announce?.(room, { t: "message", m, c: from.id }))
-      .catch((e) => {
-        this.afterEcho.delete(m.id);
-        this.log.warn("room message not published", { room, error: errorText(e) });
-        from.send(errors.unavailable());
-      });
+      .then(
+        () => {
+          if (!done) setTimeout(() => echoed(false), ECHO_WAIT_MS);
+        },
+        (e) => {
+          this.log.warn("room message not published", { room, error: errorText(e) });
+          echoed(false);
+          from.send(errors.unavailable());
+        },
+      );
   }
 
   /**
