@@ -8,6 +8,7 @@ import { type ClusterParts, newNodeId, openCluster } from "./cluster/open.ts";
 import type { Config } from "./config.ts";
 import { corsHeaders, preflight } from "./cors.ts";
 import { errorText, type Logger } from "./log.ts";
+import { CONTENT_TYPE as METRICS_CONTENT } from "./metrics/registry.ts";
 import { detail, HttpError, validationDetail } from "./rest/errors.ts";
 import type { LoginThrottle } from "./rest/login-throttle.ts";
 import { userRoutes } from "./rest/users.ts";
@@ -48,6 +49,9 @@ export interface Kabar {
 function buildApp(config: Config, log: Logger, deps: Parameters<typeof userRoutes>[0]) {
   const cors = config.corsOrigins;
   const upgrade = wsUpgrade(deps);
+  // Prometheus scrape of this node; no auth (restrict it at the proxy: README, "Metrics").
+  const metrics = () =>
+    new Response(deps.hub.metrics.render(), { headers: { "content-type": METRICS_CONTENT } });
   return new Elysia({
     // Elysia drops trailing-slash keys from `routes`: `/api/v1/ws/` is an Elysia route (ws-routes.ts).
     serve: { routes: { "/api/v1/ws": upgrade } },
@@ -98,7 +102,8 @@ function buildApp(config: Config, log: Logger, deps: Parameters<typeof userRoute
       return detail(500, "Internal Server Error", headers);
     })
     .use(userRoutes(deps))
-    .use(wsRoutes(deps));
+    .use(wsRoutes(deps))
+    .get("/metrics", metrics);
 }
 
 async function ensureFirstSuperuser(config: Config, users: UserStore, log: Logger): Promise<void> {

@@ -3,7 +3,7 @@
 import type { ServerWebSocket } from "bun";
 import { errorText } from "../log.ts";
 import { errors, type Format, type Rendered, TYPE_PATTERN } from "../protocol.ts";
-import type { Hub, UserSlot } from "./hub.ts";
+import type { Command, Hub, UserSlot } from "./hub.ts";
 
 export type Socket = ServerWebSocket<Conn>;
 
@@ -45,7 +45,10 @@ export class Conn {
   }
 
   send(event: Rendered): void {
-    this.ws?.send(this.format === "json" ? event.json : event.text);
+    const ws = this.ws;
+    if (ws === null) return;
+    this.hub.metrics.framesOut.value++;
+    ws.send(this.format === "json" ? event.json : event.text);
   }
 
   /**
@@ -69,6 +72,7 @@ export class Conn {
     const now = Date.now();
     const taken = slot.bucket.take(now);
     if (taken === false) {
+      this.hub.metrics.rateLimited.value++;
       this.send(errors.rateLimited(slot.bucket.retryAfterSeconds(now)));
       return;
     }
@@ -85,7 +89,8 @@ export class Conn {
     if (running !== undefined) this.wait(running);
   }
 
-  close(_ws: Socket, _code: number, _reason: string): void {
+  close(_ws: Socket, code: number, _reason: string): void {
+    this.hub.metrics.closed(code);
     this.hub.close(this);
   }
 
@@ -117,6 +122,7 @@ export class Conn {
       if (item instanceof Gated) {
         item.admitted.then((ok) => {
           const slot = this.slot;
+          if (!ok) this.hub.metrics.rateLimited.value++;
           if (!ok && slot !== null)
             this.send(errors.rateLimited(slot.bucket.retryAfterSeconds(Date.now())));
           const running = ok && this.ws !== null ? dispatch(this, item.frame) : undefined;
@@ -146,7 +152,9 @@ class Gated {
 
 /** Decodes and validates one frame, then runs its handler. Never throws; may return a promise. */
 export function dispatch(conn: Conn, frame: string | Buffer): Promise<void> | undefined {
+  const rejected = conn.hub.metrics.rejected;
   if (typeof frame !== "string") {
+    rejected.binary.value++;
     conn.send(errors.invalidMessage("binary frames are not supported; send JSON text"));
     return undefined;
   }
@@ -154,16 +162,19 @@ export function dispatch(conn: Conn, frame: string | Buffer): Promise<void> | un
   try {
     parsed = JSON.parse(frame);
   } catch {
+    rejected.invalid_json.value++;
     conn.send(errors.invalidJson());
     return undefined;
   }
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+    rejected.invalid_message.value++;
     conn.send(errors.invalidMessage("expected a JSON object"));
     return undefined;
   }
   const cmd = parsed as Record<string, unknown>;
   const type = cmd.type;
   if (typeof type !== "string" || !TYPE_PATTERN.test(type)) {
+    rejected.invalid_message.value++;
     conn.send(
       errors.invalidMessage(
         type === undefined ? "type is required" : "type must be a string matching ^[a-z_]+$",
@@ -171,27 +182,46 @@ export function dispatch(conn: Conn, frame: string | Buffer): Promise<void> | un
     );
     return undefined;
   }
-  const handler = conn.hub.handlers.get(type);
-  if (handler === undefined) {
+  const command = conn.hub.command(type);
+  if (command === undefined) {
+    rejected.unknown_type.value++;
     conn.send(errors.unknownType(type));
     return undefined;
   }
+  const handler = command.handler;
   if (!handler.check.Check(cmd)) {
+    rejected.invalid_message.value++;
     conn.send(errors.invalidMessage(handler.explain(cmd)));
     return undefined;
   }
   const bad = handler.normalize?.(cmd);
   if (bad !== undefined) {
+    rejected.invalid_message.value++;
     conn.send(errors.invalidMessage(bad));
     return undefined;
   }
+  command.frames.value++;
+  const started = performance.now();
   try {
     const result = handler.run(conn, cmd);
-    if (result instanceof Promise) return result.catch((e) => failed(conn, type, e));
+    if (result instanceof Promise)
+      return result.then(
+        () => timed(command, started),
+        (e) => {
+          failed(conn, type, e);
+          timed(command, started);
+        },
+      );
   } catch (e) {
     failed(conn, type, e);
   }
+  timed(command, started);
   return undefined;
+}
+
+/** The handler's time, into kabar_handler_duration_seconds (two performance.now() per frame). */
+function timed(command: Command, started: number): void {
+  command.duration.observe((performance.now() - started) / 1000);
 }
 
 function failed(conn: Conn, type: string, error: unknown): void {
