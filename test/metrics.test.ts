@@ -339,6 +339,11 @@ describe("deploy/grafana-dashboard.json", () => {
   });
 });
 
+test("deploy/nginx.conf refuses /metrics (scraped per node, never through the proxy)", () => {
+  const conf = readFileSync(join(import.meta.dir, "..", "deploy", "nginx.conf"), "utf8");
+  expect(conf).toMatch(/\n\s*location = \/metrics \{\s*deny all;\s*\}/);
+});
+
 describe("registry", () => {
   test("label values are escaped; values spelled as the format wants", () => {
     expect(escapeLabel('a"b\\c\nd')).toBe('a\\"b\\\\c\\nd');
