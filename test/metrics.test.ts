@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { VERSION } from "../src/metrics/metrics.ts";
 import { escapeLabel, formatValue, Registry } from "../src/metrics/registry.ts";
+import { clusterTestsRun, startCluster, type TestCluster } from "./cluster-harness.ts";
 import { Client, createUser, signToken, startServer, type TestServer } from "./helpers.ts";
 import { type Family, parseExposition, value } from "./metrics-parse.ts";
 import { TcpWs } from "./tcp-ws.ts";
@@ -16,7 +17,7 @@ setDefaultTimeout(60_000);
 
 const CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
-async function scrape(srv: TestServer): Promise<Map<string, Family>> {
+async function scrape(srv: Pick<TestServer, "port">): Promise<Map<string, Family>> {
   const res = await fetch(`http://127.0.0.1:${srv.port}/metrics`);
   expect(res.status).toBe(200);
   expect(res.headers.get("content-type")).toBe(CONTENT_TYPE);
@@ -271,6 +272,59 @@ test('a socket closed for backpressure counts in kabar_closes_total{code="1006"}
   } finally {
     await srv.stop();
   }
+});
+
+describe.skipIf(!(await clusterTestsRun()))("cluster mode: each node its own metrics", () => {
+  let cluster: TestCluster;
+  beforeAll(async () => {
+    cluster = await startCluster(2, { BOT_ENABLED: "false" });
+  });
+  afterAll(() => cluster.stop());
+
+  test("redis up, node ids; a message sent on A counts in on A and out on B; Redis gone: 0", async () => {
+    const [a, b] = cluster.nodes as [(typeof cluster.nodes)[0], (typeof cluster.nodes)[0]];
+    const alice = await createUser(a);
+    const bob = await createUser(b);
+    const ca = await Client.connect(a, alice.token);
+    const cb = await Client.connect(b, bob.token);
+    expect(JSON.parse(await ca.ask({ type: "create_room", room_name: "cm" })).type).toBe(
+      "room_created",
+    );
+    ca.send({ type: "join_room", room_name: "cm" });
+    await drain(ca);
+    cb.send({ type: "join_room", room_name: "cm" });
+    await drain(cb);
+    await drain(ca);
+    const [a0, b0] = [await scrape(a), await scrape(b)];
+    for (const [m, node] of [
+      [a0, a],
+      [b0, b],
+    ] as const) {
+      expect(value(m, "kabar_redis_up")).toBe(1);
+      expect(value(m, "kabar_info", { version: VERSION, node: node.id })).toBe(1);
+      expect(value(m, "kabar_connections")).toBe(1);
+      expect(value(m, "kabar_rooms")).toBe(1);
+    }
+    ca.send({ type: "message", content: "across" });
+    expect(JSON.parse(await cb.next(3000))).toMatchObject({ type: "message", content: "across" });
+    await drain(ca);
+    const [a1, b1] = [await scrape(a), await scrape(b)];
+    const msgIn = (m: Map<string, Family>) =>
+      value(m, "kabar_frames_in_total", { type: "message" }) ?? 0;
+    const out = (m: Map<string, Family>) => value(m, "kabar_frames_out_total") ?? 0;
+    expect([msgIn(a1) - msgIn(a0), msgIn(b1) - msgIn(b0)]).toEqual([1, 0]);
+    expect([out(a1) - out(a0), out(b1) - out(b0)]).toEqual([1, 1]); // the echo; bob's copy
+    await cluster.redis.kill();
+    let up: number | undefined = 1;
+    for (let i = 0; i < 100 && up !== 0; i++) {
+      await Bun.sleep(50);
+      up = value(await scrape(a), "kabar_redis_up");
+    }
+    expect(up).toBe(0);
+    await cluster.redis.restart();
+    ca.close();
+    cb.close();
+  });
 });
 
 describe("deploy/grafana-dashboard.json", () => {
