@@ -181,6 +181,17 @@ describe("GET /metrics", () => {
     expect(normal(closed) - normal(before)).toBe(2);
   });
 
+  test("event-loop lag: a blocked loop shows in the next sample", async () => {
+    await Bun.sleep(1100); // two quiet ticks
+    expect(value(await scrape(srv), "kabar_event_loop_lag_seconds")).toBeLessThan(0.3);
+    const until = performance.now() + 700;
+    while (performance.now() < until) {} // the server runs in this process: its loop is blocked
+    await Bun.sleep(100);
+    const lag = value(await scrape(srv), "kabar_event_loop_lag_seconds") ?? 0;
+    expect(lag).toBeGreaterThan(0.15);
+    expect(lag).toBeLessThan(1.5);
+  });
+
   test("auth failures by cause: WebSocket upgrades, REST bearer tokens, logins", async () => {
     const u = await createUser(srv);
     const before = await scrape(srv);
