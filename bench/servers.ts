@@ -113,11 +113,15 @@ function profiling(): string[] {
   return dir ? ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${dir}`] : [];
 }
 
-/** Starts `bun src/main.ts` with `env` on a free port; its output goes to `logFile` (appended). */
+/**
+ * Starts `bun src/main.ts` with `env` on a free port; its output goes to `logFile` (appended).
+ * `root`: the Kabar tree to run (default BENCH_KABAR_DIR or this checkout).
+ */
 export async function startKabar(
   env: Record<string, string>,
-  opts: ServerOpts & { logFile: string },
+  opts: ServerOpts & { logFile: string; root?: string },
 ): Promise<ServerProc> {
+  const root = opts.root ?? KABAR_ROOT;
   for (let attempt = 1; attempt <= 3; attempt++) {
     const port = freePort();
     const fd = openSync(opts.logFile, "a");
@@ -127,10 +131,10 @@ export async function startKabar(
         ...profiling(),
         "--preload",
         GC_HOOK,
-        join(KABAR_ROOT, "src/main.ts"),
+        join(root, "src/main.ts"),
       ]),
       {
-        cwd: KABAR_ROOT,
+        cwd: root,
         env: {
           ...baseEnv(),
           // Load clients share a few loopback addresses: no per-address connect limit.

@@ -8,11 +8,13 @@ import { type ClusterParts, newNodeId, openCluster } from "./cluster/open.ts";
 import type { Config } from "./config.ts";
 import { corsHeaders, preflight } from "./cors.ts";
 import { errorText, type Logger } from "./log.ts";
+import { CONTENT_TYPE as METRICS_CONTENT } from "./metrics/registry.ts";
 import { apiDocs } from "./rest/api-docs.ts";
 import { ConnectLimit } from "./rest/connect-limit.ts";
 import { detail, HttpError, validationDetail } from "./rest/errors.ts";
 import type { LoginThrottle } from "./rest/login-throttle.ts";
 import { nameRoutes } from "./rest/names.ts";
+import { ROUTE_DOCS } from "./rest/route-docs.ts";
 import { userRoutes } from "./rest/users.ts";
 import { wsRoutes, wsUpgrade } from "./rest/ws-routes.ts";
 import { RegistryUnavailableError } from "./rooms/registry.ts";
@@ -60,6 +62,9 @@ function buildApp(
 ) {
   const cors = config.corsOrigins;
   const upgrade = wsUpgrade(deps);
+  // Prometheus scrape of this node; no auth (restrict it at the proxy: README, "Metrics").
+  const metrics = () =>
+    new Response(deps.hub.metrics.render(), { headers: { "content-type": METRICS_CONTENT } });
   return new Elysia({
     // Elysia drops trailing-slash keys from `routes`: `/api/v1/ws/` is an Elysia route (ws-routes.ts).
     serve: {
@@ -117,6 +122,7 @@ function buildApp(
     .use(userRoutes(deps))
     .use(nameRoutes(deps))
     .use(wsRoutes(deps))
+    .get("/metrics", metrics, { detail: ROUTE_DOCS.metrics })
     .use(webRoutes())
     .use(apiDocs(handlers));
 }

@@ -26,9 +26,13 @@ const UNAUTHORIZED = () =>
 /** The active user behind the request's bearer token, or 401. */
 export async function currentUser(deps: Deps, request: Request): Promise<UserRecord> {
   const token = bearer(request.headers.get("authorization"));
-  if (!token) throw new HttpError(401, "Not authenticated", { "www-authenticate": "Bearer" });
+  if (!token) {
+    deps.hub.metrics.authFailure("missing token");
+    throw new HttpError(401, "Not authenticated", { "www-authenticate": "Bearer" });
+  }
   const result = await deps.tokens.authenticate(token);
   if (!result.ok) {
+    deps.hub.metrics.authFailure(result.cause);
     deps.log.info("rest auth failed", { cause: result.cause });
     throw UNAUTHORIZED();
   }

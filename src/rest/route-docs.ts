@@ -177,6 +177,16 @@ export const ROUTE_DOCS = {
     },
     { security: BEARER },
   ),
+  metrics: {
+    tags: ["operations"],
+    summary: "Prometheus metrics of this node (text exposition format, no auth)",
+    responses: {
+      200: {
+        description: "Counters, gauges and histograms (see the README's Metrics section)",
+        content: { "text/plain": { schema: { type: "string" as const } } },
+      },
+    },
+  } satisfies DocumentDecoration,
   asyncapi: {
     tags: ["websocket"],
     summary: "The AsyncAPI 3.0 document of the WebSocket protocol",

@@ -45,7 +45,9 @@ export function userRoutes(deps: Deps) {
         );
         if (!user || !ok) {
           throttle.fail(keys, now);
-          log.info("login failed", { ip, cause: user ? "wrong password" : "unknown email" });
+          const cause = user ? "wrong password" : "unknown email";
+          deps.hub.metrics.authFailure(cause);
+          log.info("login failed", { ip, cause });
           throw new HttpError(400, "Incorrect email or password");
         }
         throttle.succeed(`email:${email}`);

@@ -35,6 +35,7 @@ export function wsUpgrade(deps: Deps) {
     // Bun checks the upgrade headers itself; a plain request is answered here, and not logged.
     if (!server.upgrade(request, { data }))
       return detail(426, "Expected a WebSocket upgrade", { upgrade: "websocket" });
+    if (cause !== undefined) hub.metrics.authFailure(cause);
     if (cause !== undefined)
       log.warn("ws auth failed", { cause, ip: server.requestIP(request)?.address ?? "unknown" });
     return undefined;

@@ -3,7 +3,7 @@
 import type { ServerWebSocket } from "bun";
 import { errorText } from "../log.ts";
 import { errors, type Format, type Rendered, TYPE_PATTERN } from "../protocol.ts";
-import type { Hub, UserSlot } from "./hub.ts";
+import type { Command, Hub, UserSlot } from "./hub.ts";
 
 export type Socket = ServerWebSocket<Conn>;
 
@@ -56,6 +56,7 @@ export class Conn {
 
   send(event: Rendered): void {
     const frame = this.format === "json" ? event.json : event.text;
+    this.hub.metrics.framesOut.value++;
     if (this.sent === this.echoed) this.ws?.send(frame);
     else this.hold(this.sent, frame);
   }
@@ -81,8 +82,10 @@ export class Conn {
     while (i < held.length && (held[i] as Held).after <= k) {
       const h = held[i] as Held;
       if (h.frame !== null) this.ws?.send(h.frame);
-      else if (h.after === k && bot !== undefined)
+      else if (h.after === k && bot !== undefined) {
+        this.hub.metrics.framesOut.value++;
         this.ws?.send(this.format === "json" ? bot.json : bot.text);
+      }
       i++;
     }
     if (i === held.length) this.held = null;
@@ -115,6 +118,7 @@ export class Conn {
     const now = Date.now();
     const taken = slot.bucket.take(now);
     if (taken === false) {
+      this.hub.metrics.rateLimited.value++;
       this.send(errors.rateLimited(slot.bucket.retryAfterSeconds(now)));
       return;
     }
@@ -131,7 +135,8 @@ export class Conn {
     if (running !== undefined) this.wait(running);
   }
 
-  close(_ws: Socket, _code: number, _reason: string): void {
+  close(_ws: Socket, code: number, _reason: string): void {
+    this.hub.metrics.closed(code);
     this.hub.close(this);
   }
 
@@ -163,6 +168,7 @@ export class Conn {
       if (item instanceof Gated) {
         item.admitted.then((ok) => {
           const slot = this.slot;
+          if (!ok) this.hub.metrics.rateLimited.value++;
           if (!ok && slot !== null)
             this.send(errors.rateLimited(slot.bucket.retryAfterSeconds(Date.now())));
           const running = ok && this.ws !== null ? dispatch(this, item.frame) : undefined;
@@ -198,7 +204,9 @@ class Gated {
 
 /** Decodes and validates one frame, then runs its handler. Never throws; may return a promise. */
 export function dispatch(conn: Conn, frame: string | Buffer): Promise<void> | undefined {
+  const rejected = conn.hub.metrics.rejected;
   if (typeof frame !== "string") {
+    rejected.binary.value++;
     conn.send(errors.invalidMessage("binary frames are not supported; send JSON text"));
     return undefined;
   }
@@ -206,16 +214,19 @@ export function dispatch(conn: Conn, frame: string | Buffer): Promise<void> | un
   try {
     parsed = JSON.parse(frame);
   } catch {
+    rejected.invalid_json.value++;
     conn.send(errors.invalidJson());
     return undefined;
   }
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+    rejected.invalid_message.value++;
     conn.send(errors.invalidMessage("expected a JSON object"));
     return undefined;
   }
   const cmd = parsed as Record<string, unknown>;
   const type = cmd.type;
   if (typeof type !== "string" || !TYPE_PATTERN.test(type)) {
+    rejected.invalid_message.value++;
     conn.send(
       errors.invalidMessage(
         type === undefined ? "type is required" : "type must be a string matching ^[a-z_]+$",
@@ -223,27 +234,46 @@ export function dispatch(conn: Conn, frame: string | Buffer): Promise<void> | un
     );
     return undefined;
   }
-  const handler = conn.hub.handlers.get(type);
-  if (handler === undefined) {
+  const command = conn.hub.command(type);
+  if (command === undefined) {
+    rejected.unknown_type.value++;
     conn.send(errors.unknownType(type));
     return undefined;
   }
+  const handler = command.handler;
   if (!handler.check.Check(cmd)) {
+    rejected.invalid_message.value++;
     conn.send(errors.invalidMessage(handler.explain(cmd)));
     return undefined;
   }
   const bad = handler.normalize?.(cmd);
   if (bad !== undefined) {
+    rejected.invalid_message.value++;
     conn.send(errors.invalidMessage(bad));
     return undefined;
   }
+  command.frames.value++;
+  const started = performance.now();
   try {
     const result = handler.run(conn, cmd);
-    if (result instanceof Promise) return result.catch((e) => failed(conn, type, e));
+    if (result instanceof Promise)
+      return result.then(
+        () => timed(command, started),
+        (e) => {
+          failed(conn, type, e);
+          timed(command, started);
+        },
+      );
   } catch (e) {
     failed(conn, type, e);
   }
+  timed(command, started);
   return undefined;
+}
+
+/** The handler's time, into kabar_handler_duration_seconds (two performance.now() per frame). */
+function timed(command: Command, started: number): void {
+  command.duration.observe((performance.now() - started) / 1000);
 }
 
 function failed(conn: Conn, type: string, error: unknown): void {

@@ -11,6 +11,7 @@ import type { ClusterParts } from "../cluster/open.ts";
 import type { Config } from "../config.ts";
 import type { History, Position } from "../history/history.ts";
 import { errorText, type Logger } from "../log.ts";
+import { type CommandMetrics, Metrics, VERSION } from "../metrics/metrics.ts";
 import type { Presence } from "../presence/presence.ts";
 import {
   type BroadcastMessage,
@@ -27,7 +28,7 @@ import type { RoomInfo, RoomRegistry } from "../rooms/registry.ts";
 import type { UserStore } from "../users/store.ts";
 import { Conn, type Socket } from "./connection.ts";
 import { Fanout } from "./fanout.ts";
-import type { Handlers } from "./handler.ts";
+import type { Handler, Handlers } from "./handler.ts";
 import { Membership } from "./membership.ts";
 import { type Entered, entered, type Joining } from "./recovery.ts";
 import { CLOSE, Sessions } from "./sessions.ts";
@@ -39,6 +40,11 @@ export { CLOSE } from "./sessions.ts";
 
 /** Cluster: how long after Redis's answer a sender waits at most for its echo to come back. */
 const ECHO_WAIT_MS = 2_000;
+
+/** A command type's handler with its counters, resolved once per type (connection.ts dispatch). */
+export interface Command extends CommandMetrics {
+  handler: Handler;
+}
 
 export const roomSummary = (r: RoomInfo): RoomSummary => ({
   name: r.name,
@@ -62,6 +68,10 @@ export class Hub {
   private readonly heartbeat: Heartbeat | null;
   readonly history: History;
   readonly presence: Presence;
+  /** This node's metrics (`GET /metrics`). */
+  readonly metrics: Metrics;
+  /** Command type → handler and counters; filled from `handlers` (a type added later on first use). */
+  private readonly commands = new Map<string, Command>();
   /** Joins in progress, by room: what arrives for the room while its history is read. */
   private readonly joining = new Map<string, Set<Joining>>();
   /** Cluster mode: what to do once a socket's own message came back in the room's order. */
@@ -93,7 +103,15 @@ export class Hub {
         ? undefined
         : (userId, local) => new LeasedBucket(userId, leases, capacity, refill, batch, local),
     );
-    this.fanout = new Fanout(this.sessions);
+    this.metrics = new Metrics({
+      version: VERSION,
+      nodeId: this.nodeId,
+      connections: () => this.sessions.connections,
+      rooms: () => this.membership.size,
+      redisUp: () => (this.clustered ? (broker.state === "up" ? 1 : 0) : null),
+    });
+    for (const type of handlers.keys()) this.command(type);
+    this.fanout = new Fanout(this.sessions, this.metrics.framesOut);
     this.upkeep = new Upkeep(config, log, this.sessions, registry, history);
     this.membership = new Membership(
       (room) => (this.clustered ? this.listen(room) : null),
@@ -137,6 +155,17 @@ export class Hub {
     return this.sessions.connections;
   }
 
+  /** The handler of a command type with its counters; undefined when no handler has the type. */
+  command(type: string): Command | undefined {
+    const known = this.commands.get(type);
+    if (known !== undefined) return known;
+    const handler = this.handlers.get(type);
+    if (handler === undefined) return undefined;
+    const command: Command = { handler, ...this.metrics.command(type) };
+    this.commands.set(type, command);
+    return command;
+  }
+
   /** The `ws.data` of an accepted socket. */
   accept(userId: string, format: Format, exp: number): Conn {
     return new Conn(this, this.nextId++, userId, format, exp);
@@ -154,11 +183,13 @@ export class Hub {
 
   /** Starts the upkeep timers (and heartbeats in cluster mode). */
   start(): void {
+    this.metrics.start();
     this.upkeep.start();
     this.heartbeat?.start();
   }
 
   stop(): void {
+    this.metrics.stop();
     this.upkeep.stop();
     this.heartbeat?.stop();
   }

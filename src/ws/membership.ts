@@ -69,6 +69,11 @@ export class Membership {
     return conns;
   }
 
+  /** Rooms with at least one socket here. */
+  get size(): number {
+    return this.rooms.size;
+  }
+
   has(room: string): boolean {
     return this.rooms.has(room);
   }
