@@ -10,6 +10,7 @@ import { corsHeaders, preflight } from "./cors.ts";
 import { errorText, type Logger } from "./log.ts";
 import { CONTENT_TYPE as METRICS_CONTENT } from "./metrics/registry.ts";
 import { apiDocs } from "./rest/api-docs.ts";
+import { ClientAddress } from "./rest/client-address.ts";
 import { ConnectLimit } from "./rest/connect-limit.ts";
 import { detail, HttpError, validationDetail } from "./rest/errors.ts";
 import type { LoginThrottle } from "./rest/login-throttle.ts";
@@ -160,6 +161,7 @@ export async function createKabar(config: Config, options: KabarOptions): Promis
   await hub.joinCluster();
   const tokens = new Tokens(config.secretKey, config.accessTokenExpireMinutes, users);
   const connectLimit = new ConnectLimit(config.connectRatePerIp);
+  const clientAddress = new ClientAddress(config.forwardedAllowIps);
   const deps = {
     config,
     log,
@@ -168,6 +170,7 @@ export async function createKabar(config: Config, options: KabarOptions): Promis
     hub,
     loginThrottle: options.loginThrottle,
     connectLimit,
+    clientAddress,
   };
   const app = buildApp(config, log, deps, handlers);
   let stopped = false;

@@ -5,6 +5,7 @@ import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import { type TSchema, Type } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
+import { parseTrusted } from "./rest/client-address.ts";
 
 export type Environment = "local" | "staging" | "production";
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -28,6 +29,8 @@ export interface Config {
   firstSuperuserPassword: string;
   usersOpenRegistration: boolean;
   corsOrigins: string[];
+  /** Reverse proxies whose X-Forwarded-For names the client (addresses, IPv4 CIDRs, `*`). */
+  forwardedAllowIps: string[];
   botEnabled: boolean;
   rateLimitCapacity: number;
   rateLimitRefillPerSecond: number;
@@ -177,6 +180,13 @@ export const SETTINGS: readonly Setting[] = [
     kind: "list",
     fallback: "",
     help: 'allowed origins, comma-separated or a JSON array; "*" allows any',
+  },
+  {
+    env: "FORWARDED_ALLOW_IPS",
+    key: "forwardedAllowIps",
+    kind: "list",
+    fallback: "",
+    help: 'reverse proxies (IPs, IPv4 CIDRs, "*") whose X-Forwarded-For names the client for the login throttle and CONNECT_RATE_PER_IP; empty: the TCP peer',
   },
   { env: "BOT_ENABLED", key: "botEnabled", kind: "bool", fallback: "true", help: "the test bot" },
   {
@@ -389,6 +399,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     !(/^(redis|rediss|valkey):\/\//.test(redisUrl) && URL.canParse(redisUrl))
   )
     throw new ConfigError("REDIS_URL: expected redis://host:port or rediss://host:port");
+  const forwardedAllowIps = (out.forwardedAllowIps as string[] | undefined) ?? [];
+  try {
+    parseTrusted(forwardedAllowIps);
+  } catch (e) {
+    throw new ConfigError(`FORWARDED_ALLOW_IPS: ${(e as Error).message}`);
+  }
   const workers = parseWorkers(out.workers as string | undefined);
   if (workers !== undefined && redisUrl === undefined)
     throw new ConfigError(
@@ -415,6 +431,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     usersOpenRegistration:
       (out.usersOpenRegistration as boolean | undefined) ?? environment === "local",
     corsOrigins: (out.corsOrigins as string[] | undefined) ?? [],
+    forwardedAllowIps,
     botEnabled: (out.botEnabled as boolean | undefined) ?? true,
     rateLimitCapacity: (out.rateLimitCapacity as number | undefined) ?? 100,
     rateLimitRefillPerSecond: (out.rateLimitRefillPerSecond as number | undefined) ?? 100 / 60,

@@ -1,6 +1,6 @@
 // Login throttling over real HTTP: 10 failures within 15 minutes per client address AND per
 // email, each counted on its own, and the end of the window. The address is the socket's peer
-// address (Kabar does not trust X-Forwarded-For), so requests come from different loopback
+// address (by default Kabar ignores X-Forwarded-For; FORWARDED_ALLOW_IPS is test/client-address.test.ts), so requests come from different loopback
 // source addresses (127.x.y.z, bound with node:http's `localAddress`). The server's throttle
 // gets a fake clock, so the end of a window is reached without waiting 15 minutes.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";

@@ -26,6 +26,8 @@ const V1: ReadonlyArray<Omit<SpecSetting, "since">> = [
   { env: "FIRST_SUPERUSER_PASSWORD", shown: "changethis (local only)" },
   { env: "USERS_OPEN_REGISTRATION", shown: "true in local, else false" },
   { env: "BACKEND_CORS_ORIGINS", shown: "empty" },
+  // Not in the spec: uvicorn's (the seed's server) trusted-proxy list, for the client address.
+  { env: "FORWARDED_ALLOW_IPS", shown: "empty" },
   { env: "BOT_ENABLED", shown: "true" },
   { env: "RATE_LIMIT_CAPACITY", shown: "100" },
   { env: "RATE_LIMIT_REFILL_PER_SECOND", shown: "1.6667" }, // 100/60

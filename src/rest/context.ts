@@ -1,9 +1,11 @@
 // What the REST routes share: the stores, the hub, and the bearer-token check.
+
 import { bearer, type Tokens } from "../auth.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { UserRecord, UserStore } from "../users/store.ts";
 import type { Hub } from "../ws/hub.ts";
+import type { ClientAddress } from "./client-address.ts";
 import type { ConnectLimit } from "./connect-limit.ts";
 import { HttpError } from "./errors.ts";
 import type { LoginThrottle } from "./login-throttle.ts";
@@ -18,6 +20,8 @@ export interface Deps {
   loginThrottle?: LoginThrottle;
   /** CONNECT_RATE_PER_IP: one per app, shared by both upgrade routes (`/ws` and `/ws/`). */
   connectLimit: ConnectLimit;
+  /** The client's address: the TCP peer, or X-Forwarded-For from a trusted proxy. */
+  clientAddress: ClientAddress;
 }
 
 const UNAUTHORIZED = () =>

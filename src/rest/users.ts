@@ -29,7 +29,7 @@ export function userRoutes(deps: Deps) {
       async ({ body, request, server }) => {
         const now = throttle.now();
         const email = body.username.trim().toLowerCase();
-        const ip = server?.requestIP(request)?.address ?? "unknown";
+        const ip = deps.clientAddress.of(request, server);
         const keys = [`ip:${ip}`, `email:${email}`];
         const wait = throttle.retryAfter(keys, now);
         if (wait > 0) {

@@ -21,7 +21,7 @@ import { BroadcastBody } from "./schemas.ts";
  * so the client should retry later rather than log in again.
  */
 export function wsUpgrade(deps: Deps) {
-  const { hub, tokens, log, connectLimit } = deps;
+  const { hub, tokens, log, connectLimit, clientAddress } = deps;
   /** Connect-rate refusals logged since the last log line about them (one line per second). */
   let refused = 0;
   let refusedLogAt = 0;
@@ -37,7 +37,7 @@ export function wsUpgrade(deps: Deps) {
       return detail(426, "Expected a WebSocket upgrade", { upgrade: "websocket" });
     if (cause !== undefined) hub.metrics.authFailure(cause);
     if (cause !== undefined)
-      log.warn("ws auth failed", { cause, ip: server.requestIP(request)?.address ?? "unknown" });
+      log.warn("ws auth failed", { cause, ip: clientAddress.of(request, server) });
     return undefined;
   };
   const accept = (request: Request, server: Server<Conn>, auth: AuthResult, format: Format) =>
@@ -50,7 +50,7 @@ export function wsUpgrade(deps: Deps) {
     server: Server<Conn>,
   ): Response | undefined | Promise<Response | undefined> => {
     if (connectLimit.enabled) {
-      const ip = server.requestIP(request)?.address ?? "unknown";
+      const ip = clientAddress.of(request, server);
       const now = Date.now();
       const wait = connectLimit.take(ip, now);
       if (wait > 0) {
