@@ -49,6 +49,10 @@ export class RedisBroker implements Broker {
     this.echo = options.echo ?? false;
   }
 
+  sizes(): Record<string, number> {
+    return { channels: this.wanted.size };
+  }
+
   /** Takes a connected client for commands; makes its own subscriber connection. */
   static async create(
     nodeId: string,

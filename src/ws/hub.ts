@@ -187,6 +187,41 @@ export class Hub {
     return this.sessions.size;
   }
 
+  /**
+   * How big this node's in-process state is: the entry counts of every map and set it keeps
+   * (sessions, local rooms, joins in progress, the shared parts' local maps). For operators
+   * (`GET /api/v1/ws/internals`) and the soak run (a leak shows as a count that only grows);
+   * one pass over the rooms, nothing on the message path.
+   */
+  internals(): Record<string, Record<string, number>> {
+    let joins = 0;
+    for (const set of this.joining.values()) joins += set.size;
+    const local = this.membership.sizes();
+    const out: Record<string, Record<string, number>> = {
+      hub: {
+        connections: this.sessions.connections,
+        user_slots: this.sessions.size,
+        local_rooms: local.rooms,
+        local_members: local.members,
+        joining_rooms: this.joining.size,
+        joining_sockets: joins,
+        after_echo: this.afterEcho.size,
+      },
+    };
+    const parts = {
+      registry: this.registry,
+      history: this.history,
+      presence: this.presence,
+      broker: this.broker,
+      users: this.users,
+    };
+    for (const [name, part] of Object.entries(parts)) {
+      const sizes = part.sizes?.();
+      if (sizes !== undefined) out[name] = sizes;
+    }
+    return out;
+  }
+
   // ---------------------------------------------------------------- lifecycle
 
   open(conn: Conn, ws: Socket): void {
