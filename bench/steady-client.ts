@@ -15,7 +15,8 @@
 // - `churn` / `churnStop`: connect → welcome → join one of the churn rooms → close, at a paced
 //   rate, or as fast as it goes (rate 0) with `concurrency` in flight; bounded in time and count.
 // - `burst`: `count` sockets open and join one room at once, stay `holdMs`, all close.
-// - `slow`: sockets that join a room and stop reading; `slowStatus`: how many the server closed.
+// - `slow`: sockets that join a room and stop reading, and one more that keeps the room busy with
+//   long messages; `slowStatus`: how many readers the server closed (then all stop).
 import { readFileSync } from "node:fs";
 import { StormSocket } from "./history-ws.ts";
 import { ensureRooms, frameType, pool } from "./sockets.ts";
@@ -127,9 +128,18 @@ export interface SlowCmd extends Endpoints {
   op: "slow";
   file: string;
   tokenOffset: number;
+  /** Readers that join the room and stop reading (tokens tokenOffset … tokenOffset + count − 1). */
   count: number;
   room: string;
+  /** Makes the room busy: one more socket (the next token) sends `bytes`-long messages at `perSec`. */
+  pump: { perSec: number; bytes: number; maxMs: number };
   timeoutMs: number;
+}
+export interface SlowStatus {
+  opened: number;
+  /** Slow readers the server closed (backpressure); the rest are closed now. */
+  closedByServer: number;
+  pumped: number;
 }
 
 const log = (msg: string) => process.stderr.write(`[steady-client ${process.pid}] ${msg}\n`);
@@ -181,17 +191,42 @@ interface Frame {
   code?: unknown;
 }
 
+/**
+ * A message frame's seq, epoch and the start of its content, without parsing the whole frame
+ * (long messages would make the client, not the server, the slow part): Kabar writes `content`
+ * before `"seq":N,"epoch":"…"}` at the end (src/protocol.ts). Any other shape: JSON.parse.
+ */
+function messageFields(text: string): { seq: number; epoch: string; content: string } {
+  const s = text.lastIndexOf(',"seq":');
+  const e = text.indexOf(',"epoch":"', s);
+  const c = text.indexOf('"content":"');
+  if (s > 0 && e > s && c > 0 && text.endsWith('"}')) {
+    const close = text.indexOf('"', c + 11);
+    return {
+      seq: Number(text.slice(s + 7, e)),
+      epoch: text.slice(e + 10, text.length - 2),
+      content: text.slice(c + 11, Math.min(close, c + 11 + 64)),
+    };
+  }
+  const f = JSON.parse(text) as Frame;
+  return {
+    seq: typeof f.seq === "number" ? f.seq : -1,
+    epoch: typeof f.epoch === "string" ? f.epoch : "",
+    content: typeof f.content === "string" ? f.content : "",
+  };
+}
+
 function onFrame(m: Member, text: string): void {
   const type = frameType(text);
   if (type === "message") {
-    const f = JSON.parse(text) as Frame;
-    const seq = typeof f.seq === "number" ? f.seq : -1;
-    const epoch = typeof f.epoch === "string" ? f.epoch : "";
-    const content = typeof f.content === "string" ? f.content : "";
+    const { seq, epoch, content } = messageFields(text);
+    // A steady member's message is `s<member>|<count>|<sent at>`; others (flood, pump) count
+    // for the seqs only.
+    const steady = content.charCodeAt(0) === 115; // "s"
     const bar = content.indexOf("|");
     const bar2 = content.indexOf("|", bar + 1);
-    const from = Number(content.slice(1, bar));
-    const sentAt = Number(content.slice(bar2 + 1));
+    const from = steady ? Number(content.slice(1, bar)) : -1;
+    const sentAt = steady ? Number(content.slice(bar2 + 1)) : 0;
     deliveries++;
     const now = wall();
     if (sentAt > 0) hist.add(now - sentAt);
@@ -526,6 +561,7 @@ async function burst(cmd: BurstCmd): Promise<BurstResult> {
 }
 
 const slowOnes: StormSocket[] = [];
+let pump: { ws: StormSocket; timer: ReturnType<typeof setInterval>; sent: number } | null = null;
 
 async function slow(cmd: SlowCmd): Promise<{ opened: number }> {
   const tokens = readTokens(cmd.file);
@@ -541,7 +577,40 @@ async function slow(cmd: SlowCmd): Promise<{ opened: number }> {
     ws.pauseReading();
     slowOnes.push(ws);
   }
+  const ws = await connectJoined(
+    cmd,
+    cmd.count,
+    at(cmd.ports, 0, 0),
+    tokenAt(tokens, cmd.tokenOffset + cmd.count),
+    cmd.room,
+    cmd.timeoutMs,
+  );
+  ws.listen(() => {});
+  const pad = "x".repeat(cmd.pump.bytes);
+  const t0 = performance.now();
+  let sent = 0;
+  const timer = setInterval(() => {
+    const t = performance.now() - t0;
+    if (t > cmd.pump.maxMs) return clearInterval(timer);
+    const due = Math.min(Math.floor((t * cmd.pump.perSec) / 1000) - sent, cmd.pump.perSec);
+    for (let k = 0; k < due; k++) ws.send(`{"type":"message","content":"p|${sent++}|${pad}"}`);
+    if (pump !== null) pump.sent = sent;
+  }, 5);
+  pump = { ws, timer, sent };
   return { opened: slowOnes.length };
+}
+
+function slowStatus(): SlowStatus {
+  const opened = slowOnes.length;
+  const closedByServer = slowOnes.filter((s) => s.closed).length;
+  const pumped = pump?.sent ?? 0;
+  if (pump !== null) {
+    clearInterval(pump.timer);
+    pump.ws.close();
+    pump = null;
+  }
+  for (const s of slowOnes.splice(0)) s.close();
+  return { opened, closedByServer, pumped };
 }
 
 type Cmd = { id: number } & (
@@ -588,7 +657,7 @@ async function run(cmd: Cmd): Promise<unknown> {
     case "slow":
       return slow(cmd);
     case "slowStatus":
-      return { opened: slowOnes.length, closedByServer: slowOnes.filter((s) => s.closed).length };
+      return slowStatus();
     case "exit":
       return {};
   }
@@ -604,7 +673,7 @@ function closeEverything(): void {
       ws.close();
     }
   }
-  for (const ws of slowOnes) ws.close();
+  slowStatus();
 }
 
 if (import.meta.main) {
