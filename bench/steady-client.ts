@@ -70,6 +70,15 @@ export interface SteadyCollectResult {
   /** Over members that stayed connected: every seq of every epoch of their room they missed. */
   lost: number;
   membersWithLoss: number;
+  /** The first members with a loss: which, in which room and epoch (by order seen), how many. */
+  losses: {
+    member: number;
+    room: number;
+    port: number;
+    epoch: number;
+    missed: number;
+    top: number;
+  }[];
   duplicates: number;
   /** Epochs seen per room, at most (1 unless the room's stream restarted, e.g. Redis lost it). */
   maxEpochs: number;
@@ -153,6 +162,8 @@ interface EpochCount {
 interface Member {
   i: number;
   room: number;
+  /** Index in `ports` of the node it is on. */
+  port: number;
   sender: boolean;
   ws: StormSocket | null;
   closed: boolean;
@@ -322,6 +333,7 @@ async function open(cmd: SteadyOpenCmd): Promise<SteadyOpenResult> {
     members.push({
       i,
       room: i % cmd.rooms.length,
+      port: k % cmd.ports.length,
       sender: k < cmd.senders,
       ws: null,
       closed: false,
@@ -419,6 +431,7 @@ async function collect(cmd: SteadyCollectCmd): Promise<SteadyCollectResult> {
   while (performance.now() < deadline && !(drained() && echoedAll())) await Bun.sleep(20);
   let lost = 0;
   let membersWithLoss = 0;
+  const losses: SteadyCollectResult["losses"] = [];
   let duplicates = 0;
   let maxEpochs = 0;
   let echoed = 0;
@@ -429,7 +442,14 @@ async function collect(cmd: SteadyCollectCmd): Promise<SteadyCollectResult> {
     maxEpochs = Math.max(maxEpochs, top.size);
     if (m.closed) continue;
     let missed = 0;
-    for (const [epoch, last] of top) missed += last - (m.epochs.get(epoch)?.distinct ?? 0);
+    let k = 0;
+    for (const [epoch, last] of top) {
+      const miss = last - (m.epochs.get(epoch)?.distinct ?? 0);
+      missed += miss;
+      if (miss > 0 && losses.length < 20)
+        losses.push({ member: m.i, room: m.room, port: m.port, epoch: k, missed: miss, top: last });
+      k++;
+    }
     for (const e of m.epochs.values()) duplicates += e.duplicates;
     lost += missed;
     if (missed > 0) membersWithLoss++;
@@ -446,6 +466,7 @@ async function collect(cmd: SteadyCollectCmd): Promise<SteadyCollectResult> {
     deliveries,
     lost,
     membersWithLoss,
+    losses,
     duplicates,
     maxEpochs,
     errorFrames,

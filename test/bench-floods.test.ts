@@ -60,6 +60,11 @@ test("checkFloodsTargets: missing windows or a loss fail; a ratio over 2× fails
   const r = {
     ...empty,
     windows: { quiet: lat(2), flood: lat(3), burst: lat(5), slow: lat(4), openClose: lat(1) },
+    quietBefore: { flood: lat(2), burst: lat(2), slow: lat(2), openClose: lat(2) },
   } as FloodsResult;
-  expect(checkFloodsTargets(r).slice(0, 4).map((t) => t.met)).toEqual([true, false, true, true]);
+  expect(
+    checkFloodsTargets(r)
+      .slice(0, 4)
+      .map((t) => t.met),
+  ).toEqual([true, false, true, true]);
 });

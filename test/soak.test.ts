@@ -79,6 +79,7 @@ test("checkSoakTargets: missing data and losses fail", () => {
       deliveries: 500,
       lost: 1,
       membersWithLoss: 1,
+      losses: [{ member: 3, room: 0, port: 0, epoch: 0, missed: 1, top: 10 }],
       duplicates: 0,
       maxEpochs: 1,
       errorFrames: 0,
