@@ -47,13 +47,14 @@ const sample = (sizes: Record<string, number>, timers = 2, openFds = 10): SoakSa
   sizes,
 });
 
-test("grown: equal sizes pass; a grown map, timer or fd count fails; caches are held to caps", () => {
+test("grown: equal or smaller sizes pass; a grown map, timer or fd count fails; caches are held to caps", () => {
   const caps = { historySize: 100, cacheGrowth: 10 };
   const a = sample({ "hub.user_slots": 5, "registry.rooms": 3, "history.rooms": 2 });
   expect(grown(a, sample({ ...a.sizes }), caps)).toEqual([]);
   expect(grown(a, sample({ ...a.sizes, "hub.user_slots": 6 }), caps)).toEqual([
     "hub.user_slots 5 → 6",
   ]);
+  expect(grown(a, sample({ ...a.sizes, "hub.user_slots": 4 }, 1), caps)).toEqual([]);
   expect(grown(a, sample({ ...a.sizes }, 3), caps)).toEqual(["timers 2 → 3"]);
   expect(grown(a, sample({ ...a.sizes }, 2, 13), caps)).toEqual(["open fds 10 → 13"]);
   expect(grown(a, sample({ ...a.sizes, "history.rooms": 3 }), caps)).toEqual([]);
