@@ -10,8 +10,9 @@
 // 2. flood — one user's sockets send valid and malformed frames as fast as `floodPerSec`
 //    (bench/flood.ts, the noisy neighbour's client): the rate limit refuses most;
 // 3. burst — 1,000 sockets open and join the busy room at once, stay, and all leave;
-// 4. slow reader — sockets in the busy room stop reading while one more member keeps the room
-//    busy with long messages; the server should close them at WS_BACKPRESSURE_LIMIT_BYTES;
+// 4. slow reader — one more member keeps the busy room busy with long messages (already in the
+//    quiet window this flood is compared with), then sockets in the room stop reading; the server
+//    should close them at WS_BACKPRESSURE_LIMIT_BYTES;
 // 5. open/close — one client connects and closes sockets as fast as it goes.
 // Each flood's p99 ÷ the p99 of the quiet window before it (target ≤ 2×), and at the end every well-behaved member's seq
 // list: nothing lost, repeated or unanswered, none refused. Writes
@@ -329,9 +330,15 @@ export async function runFloods(opts: {
       10_000,
     );
     await Bun.sleep(Math.min(2000, p.windowMs));
-    const window = async (phase: FloodPhase, during: () => Promise<void>) => {
+    /** `prepare`: what the flood's quiet window already has (the slow readers' busy room). */
+    const window = async (
+      phase: FloodPhase,
+      during: () => Promise<void>,
+      prepare?: () => Promise<void>,
+    ) => {
       try {
         await quiet(phase);
+        await prepare?.();
         if (phase !== "quiet") {
           await steady.call<Latency>({ op: "window" }, 10_000);
           await Bun.sleep(p.windowMs);
@@ -388,23 +395,25 @@ export async function runFloods(opts: {
       await Bun.sleep(p.windowMs / 4);
     });
     const slow = client("slow", ATTACKER_NICE);
-    await window("slow", async () => {
-      await slow.call(
-        {
-          op: "slow",
-          ...ends,
-          file: tokensFile,
-          tokenOffset: at.slow,
-          count: p.slowReaders,
-          room: busy,
-          pump: { ...p.pump, maxMs: p.windowMs },
-          timeoutMs: 10_000,
-        },
-        30_000,
-      );
-      await Bun.sleep(p.windowMs);
-      out.slow = await slow.call<SlowStatus>({ op: "slowStatus" }, 10_000);
-    });
+    const slowCmd = {
+      ...ends,
+      file: tokensFile,
+      tokenOffset: at.slow,
+      count: p.slowReaders,
+      room: busy,
+      pump: { ...p.pump, maxMs: 2 * p.windowMs + p.quietWaitMs + 10_000 },
+      timeoutMs: 10_000,
+    };
+    await window(
+      "slow",
+      async () => {
+        await slow.call({ op: "slow", ...slowCmd }, 30_000);
+        await Bun.sleep(p.windowMs);
+        out.slow = await slow.call<SlowStatus>({ op: "slowStatus" }, 10_000);
+      },
+      // Its quiet window is the busy room alone: the pump runs, no reader is slow yet.
+      () => slow.call({ op: "pump", ...slowCmd }, 30_000),
+    );
     const openClose = client("open-close", ATTACKER_NICE);
     await window("openClose", async () => {
       await openClose.call(

@@ -15,8 +15,8 @@
 // - `churn` / `churnStop`: connect → welcome → join one of the churn rooms → close, at a paced
 //   rate, or as fast as it goes (rate 0) with `concurrency` in flight; bounded in time and count.
 // - `burst`: `count` sockets open and join one room at once, stay `holdMs`, all close.
-// - `slow`: sockets that join a room and stop reading, and one more that keeps the room busy with
-//   long messages; `slowStatus`: how many readers the server closed (then all stop).
+// - `pump` / `slow`: one socket that keeps a room busy with long messages; then sockets that join
+//   it and stop reading (`slow` starts the pump too if it is not running); `slowStatus`: how many readers the server closed (then all stop).
 import { readFileSync } from "node:fs";
 import { StormSocket } from "./history-ws.ts";
 import { ensureRooms, frameType, pool } from "./sockets.ts";
@@ -584,20 +584,10 @@ async function burst(cmd: BurstCmd): Promise<BurstResult> {
 const slowOnes: StormSocket[] = [];
 let pump: { ws: StormSocket; timer: ReturnType<typeof setInterval>; sent: number } | null = null;
 
-async function slow(cmd: SlowCmd): Promise<{ opened: number }> {
+/** The pump alone (before the slow readers come: the busy room they are compared with). */
+async function startPump(cmd: SlowCmd): Promise<void> {
+  if (pump !== null) return;
   const tokens = readTokens(cmd.file);
-  for (let n = 0; n < cmd.count; n++) {
-    const ws = await connectJoined(
-      cmd,
-      n,
-      at(cmd.ports, n, 0),
-      tokenAt(tokens, cmd.tokenOffset + n),
-      cmd.room,
-      cmd.timeoutMs,
-    );
-    ws.pauseReading();
-    slowOnes.push(ws);
-  }
   const ws = await connectJoined(
     cmd,
     cmd.count,
@@ -618,6 +608,23 @@ async function slow(cmd: SlowCmd): Promise<{ opened: number }> {
     if (pump !== null) pump.sent = sent;
   }, 5);
   pump = { ws, timer, sent };
+}
+
+async function slow(cmd: SlowCmd): Promise<{ opened: number }> {
+  await startPump(cmd);
+  const tokens = readTokens(cmd.file);
+  for (let n = 0; n < cmd.count; n++) {
+    const ws = await connectJoined(
+      cmd,
+      n,
+      at(cmd.ports, n, 0),
+      tokenAt(tokens, cmd.tokenOffset + n),
+      cmd.room,
+      cmd.timeoutMs,
+    );
+    ws.pauseReading();
+    slowOnes.push(ws);
+  }
   return { opened: slowOnes.length };
 }
 
@@ -641,6 +648,7 @@ type Cmd = { id: number } & (
   | ChurnStartCmd
   | BurstCmd
   | SlowCmd
+  | (Omit<SlowCmd, "op"> & { op: "pump" })
   | { op: "window" | "recovery" | "churnStop" | "slowStatus" | "exit" }
   | { op: "mark"; at: number }
 );
@@ -675,6 +683,9 @@ async function run(cmd: Cmd): Promise<unknown> {
     }
     case "burst":
       return burst(cmd);
+    case "pump":
+      await startPump({ ...cmd, op: "slow" });
+      return {};
     case "slow":
       return slow(cmd);
     case "slowStatus":

@@ -485,6 +485,12 @@ export class Hub {
         });
       return;
     }
+    // Redis down, or back but this node not yet listening again: the message would get its seq
+    // and reach no one here (its sender not even the echo). Refused, the sender is told.
+    if (this.broker.state === "down") {
+      from.send(errors.unavailable());
+      return;
+    }
     if (then !== undefined) this.afterEcho.set(m.id, then);
     history
       .append(room, m, now, this.broker.announce?.(room, { t: "message", m, c: from.id }))
