@@ -8,7 +8,7 @@ const CLIENT = `${import.meta.dir}/client.ts`;
 export class Agent {
   private constructor(private readonly line: LineAgent) {}
 
-  static start(name: string, opts: { core: number; progress: boolean }): Agent {
+  static start(name: string, opts: { core: number; progress: boolean; nice?: number }): Agent {
     return new Agent(LineAgent.start(`client ${name}`, CLIENT, opts));
   }
 

@@ -4,15 +4,55 @@
 // that RSS counts what the server keeps per socket rather than garbage a timer has not yet
 // collected (left alone, Kabar's and the baseline's RSS drop by 2–3 MiB at a random moment
 // 0.5–3 s after a burst of connections, which made RSS per connection swing by ±20%).
+// With BENCH_TIMERS=1 (the soak, bench/soak.ts) it also counts the process's pending timers —
+// setTimeout not yet fired or cleared, setInterval not yet cleared — and writes that count to
+// <BENCH_GC_DIR>/timers-<pid> just before the gc count, so a timer leak shows as a growing number.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const dir = process.env.BENCH_GC_DIR;
+
+/** Wraps the global timer functions to keep the set of pending timers; returns its size. */
+function countTimers(): () => number {
+  const live = new Set<unknown>();
+  const { setTimeout: st, setInterval: si, clearTimeout: ct, clearInterval: ci } = globalThis;
+  const timeout = (fn: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    const t = st(
+      (...a: unknown[]) => {
+        live.delete(t);
+        fn(...a);
+      },
+      ms,
+      ...args,
+    );
+    live.add(t);
+    return t;
+  };
+  const interval = (fn: (...a: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    const t = si(fn, ms, ...args);
+    live.add(t);
+    return t;
+  };
+  globalThis.setTimeout = Object.assign(timeout, st) as typeof setTimeout;
+  globalThis.setInterval = Object.assign(interval, si) as typeof setInterval;
+  globalThis.clearTimeout = ((t?: Parameters<typeof clearTimeout>[0]) => {
+    live.delete(t);
+    ct(t);
+  }) as typeof clearTimeout;
+  globalThis.clearInterval = ((t?: Parameters<typeof clearInterval>[0]) => {
+    live.delete(t);
+    ci(t);
+  }) as typeof clearInterval;
+  return () => live.size;
+}
+
 if (dir) {
+  const timers = process.env.BENCH_TIMERS === "1" ? countTimers() : null;
   let count = 0;
   process.on("SIGUSR2", () => {
     Bun.gc(true);
     count++;
+    if (timers !== null) writeFileSync(join(dir, `timers-${process.pid}`), String(timers()));
     writeFileSync(join(dir, `gc-${process.pid}`), String(count));
   });
 }

@@ -41,6 +41,11 @@ export class StormSocket {
     this.ws.send(text);
   }
 
+  /** Stops reading its socket (a slow reader). */
+  pauseReading(): void {
+    this.ws.pauseReading();
+  }
+
   /** Sends a close frame and ends the connection. */
   close(): void {
     this.ws.close();

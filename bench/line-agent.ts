@@ -19,8 +19,15 @@ export class LineAgent {
     proc.exited.then((code) => this.fail(`${name} exited with ${code}`));
   }
 
-  static start(name: string, script: string, opts: { core: number; progress: boolean }): LineAgent {
-    const proc = Bun.spawn(pinned(opts.core, [process.execPath, script]), {
+  /** `nice`: run the child at that niceness (a load generator that must not starve a measuring one). */
+  static start(
+    name: string,
+    script: string,
+    opts: { core: number; progress: boolean; nice?: number },
+  ): LineAgent {
+    const cmd = pinned(opts.core, [process.execPath, script]);
+    const niced = opts.nice === undefined ? cmd : ["nice", "-n", String(opts.nice), ...cmd];
+    const proc = Bun.spawn(niced, {
       stdin: "pipe",
       stdout: "pipe",
       stderr: opts.progress ? "inherit" : "ignore",

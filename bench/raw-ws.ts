@@ -126,6 +126,11 @@ export class RawSocket {
     this.write(frame);
   }
 
+  /** Stops reading (the kernel buffers fill, the server's writes stall): a slow reader. */
+  pauseReading(): void {
+    this.socket.pause();
+  }
+
   /** Sends a close frame and ends the connection. */
   close(): void {
     if (this.closed) return;

@@ -61,10 +61,13 @@ async function ready(port: number, proc: Subprocess, ms: number): Promise<boolea
   return false;
 }
 
-/** Starts `redis-server --port P --save "" --appendonly no` on a free port (pinned when core >= 0). */
-export async function startRedis(core: number): Promise<BenchRedis> {
-  for (let attempt = 1; attempt <= 3; attempt++) {
-    const port = freePort();
+/**
+ * Starts `redis-server --port P --save "" --appendonly no` on a free port (pinned when core >= 0),
+ * or on `port` when given (a restart after a kill: bench/faults.ts; one attempt then).
+ */
+export async function startRedis(core: number, fixedPort?: number): Promise<BenchRedis> {
+  for (let attempt = 1; attempt <= (fixedPort === undefined ? 3 : 1); attempt++) {
+    const port = fixedPort ?? freePort();
     const dir = mkdtempSync(join(tmpdir(), "kabar-bench-redis-"));
     const cmd = [
       REDIS_BIN,

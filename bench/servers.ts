@@ -203,7 +203,7 @@ export async function startBaseline(
   };
 }
 
-async function login(api: string, email: string, password: string): Promise<string> {
+export async function login(api: string, email: string, password: string): Promise<string> {
   const res = await fetch(`${api}/login/access-token`, {
     method: "POST",
     body: new URLSearchParams({ username: email, password }),

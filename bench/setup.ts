@@ -4,11 +4,12 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
-import { stopOnSignals } from "./cleanup.ts";
+import { stopOnSignals, tracked } from "./cleanup.ts";
 import { machineCpu } from "./proc.ts";
 import type { Failure, QuietWait, TargetCheck } from "./result.ts";
-import { pinning } from "./servers.ts";
+import { makeUsers, pinning, startKabar } from "./servers.ts";
 import { round } from "./stats.ts";
+import { insertUsers, signLike } from "./users.ts";
 
 export const SECRET = "kabar-bench-secret-key-0123456789abcdefghijklmnop";
 export const ADMIN = { email: "admin@example.com", password: "bench-admin-password" };
@@ -192,4 +193,37 @@ export function runMain(prefix: string, main: () => Promise<number>): void {
       process.exit(1);
     },
   );
+}
+
+/**
+ * One user per socket, written straight into the SQLite file of `env` (bench/users.ts): a first
+ * Kabar makes the schema and the superuser, one user made through the REST API gives the model
+ * token, then `count` users `<prefix><k>@bench.example` go into the file, and their tokens into
+ * `<tmp>/tokens.json` (`{ "tokens": string[] }`, token k for user k). Run before any Kabar that
+ * is to use the file starts.
+ */
+export async function socketUsers(o: {
+  env: Record<string, string>;
+  dataDir: string;
+  tmp: string;
+  count: number;
+  prefix: string;
+  server: { core: number; logFile: string; gcDir: string };
+}): Promise<{ tokensFile: string; dbUrl: string }> {
+  const admin = await startKabar(o.env, o.server);
+  const stopAdmin = tracked(() => admin.stop());
+  let model: string;
+  try {
+    [model = ""] = await makeUsers(admin.port, ADMIN, [`${o.prefix}-model@example.com`], PASSWORD);
+  } finally {
+    await stopAdmin();
+  }
+  const emails = Array.from({ length: o.count }, (_, k) => `${o.prefix}${k}@bench.example`);
+  const ids = await insertUsers(join(o.dataDir, "kabar.db"), emails, PASSWORD);
+  const tokensFile = join(o.tmp, "tokens.json");
+  writeFileSync(
+    tokensFile,
+    JSON.stringify({ tokens: ids.map((id) => signLike(model, id, SECRET)) }),
+  );
+  return { tokensFile, dbUrl: `sqlite://${join(o.dataDir, "kabar.db")}` };
 }

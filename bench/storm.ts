@@ -12,7 +12,7 @@
 // process started is stopped, also on a failure or Ctrl-C. Writes
 // bench/results/<stamp>-storm-<profile>.json and storm-latest(.json|.md) (full) or
 // storm-latest-<profile>.* (others).
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { tracked } from "./cleanup.ts";
@@ -29,17 +29,15 @@ import { cpuSeconds, type Machine, machine } from "./proc.ts";
 import { startRedis } from "./redis.ts";
 import type { Failure, QuietWait, TargetCheck } from "./result.ts";
 import { names } from "./scenarios.ts";
-import { makeUsers, pinning, type ServerProc, startKabar } from "./servers.ts";
+import { pinning, type ServerProc, startKabar } from "./servers.ts";
 import {
-  ADMIN,
   failRecorder,
   latestOf,
-  PASSWORD,
   profileMain,
   progressLog,
   runMain,
-  SECRET,
   shown,
+  socketUsers,
   tidyTemp,
   tunedEnv,
   waitForQuiet,
@@ -47,7 +45,6 @@ import {
 } from "./setup.ts";
 import { activeConnections } from "./side-runs.ts";
 import { round } from "./stats.ts";
-import { insertUsers, signLike } from "./users.ts";
 
 const CLIENT = join(import.meta.dir, "history-client.ts");
 const SERVER_CORE = 1;
@@ -180,24 +177,15 @@ export async function runStorm(opts: {
   const n = p.rooms * p.members;
   try {
     log(`profile ${p.name}; ${pinned ? "pinned" : "not pinned"}; temp ${tmp}`);
-    // The schema and the superuser come from a first Kabar; one user made through the REST API
-    // gives the model token, the n socket users go straight into the file.
-    const admin = await startKabar(kabarEnv, serverOpts("admin"));
-    const stopAdmin = tracked(() => admin.stop());
-    let model: string;
-    try {
-      [model = ""] = await makeUsers(admin.port, ADMIN, ["storm-model@example.com"], PASSWORD);
-    } finally {
-      await stopAdmin();
-    }
-    const emails = Array.from({ length: n }, (_, k) => `storm${k}@bench.example`);
-    const ids = await insertUsers(join(dataDir, "kabar.db"), emails, PASSWORD);
-    const tokensFile = join(tmp, "tokens.json");
-    writeFileSync(
-      tokensFile,
-      JSON.stringify({ tokens: ids.map((id) => signLike(model, id, SECRET)) }),
-    );
-    log(`${ids.length} users in ${dbUrl.replace(tmp, "<tmp>")}`);
+    const { tokensFile } = await socketUsers({
+      env: kabarEnv,
+      dataDir,
+      tmp,
+      count: n,
+      prefix: "storm",
+      server: serverOpts("admin"),
+    });
+    log(`${n} users in ${dbUrl.replace(tmp, "<tmp>")}`);
 
     const redis = await startRedis(core(SERVER_CORE));
     stops.push(tracked(() => redis.stop()));

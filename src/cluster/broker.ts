@@ -40,6 +40,8 @@ export type BrokerState = "up" | "down" | "off";
 
 export interface Broker {
   readonly nodeId: string;
+  /** Entry counts of the in-process maps behind this part (operators' `GET /ws/internals`); cheap. */
+  sizes?(): Record<string, number>;
   readonly state: BrokerState;
   /** Sets the one handler for incoming envelopes (call before subscribing). */
   onEnvelope(handler: EnvelopeHandler): void;

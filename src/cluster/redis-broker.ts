@@ -42,6 +42,12 @@ export class RedisBroker implements Broker {
   private readonly listener = (message: string, channel: string) => this.receive(message, channel);
   private closed = false;
   private readonly batchHead: string;
+  /**
+   * From a reconnect of the subscriber until every wanted channel is subscribed again: a room
+   * message sent then would get its seq and be published to nobody here (not even its sender's
+   * echo), so the broker counts as down until then.
+   */
+  private restoring = false;
 
   private constructor(
     readonly nodeId: string,
@@ -52,6 +58,10 @@ export class RedisBroker implements Broker {
     this.prefix = options.prefix ?? "kabar:";
     this.echo = options.echo ?? false;
     this.batchHead = `{"n":${JSON.stringify(nodeId)},"s":`;
+  }
+
+  sizes(): Record<string, number> {
+    return { channels: this.wanted.size };
   }
 
   /** Takes a connected client for commands; makes its own subscriber connection. */
@@ -69,7 +79,7 @@ export class RedisBroker implements Broker {
   }
 
   get state(): BrokerState {
-    return this.pub.connected && this.sub.connected ? "up" : "down";
+    return this.pub.connected && this.sub.connected && !this.restoring ? "up" : "down";
   }
 
   onEnvelope(handler: EnvelopeHandler): void {
@@ -191,6 +201,7 @@ export class RedisBroker implements Broker {
   private resubscribe(): void {
     if (this.closed) return;
     const channels = [...this.wanted];
+    this.restoring = true;
     Promise.all(
       channels.map(async (channel) => {
         const name = this.prefix + channel;
@@ -198,7 +209,10 @@ export class RedisBroker implements Broker {
         if (this.wanted.has(channel)) await this.sub.subscribe(name, this.listener);
       }),
     ).then(
-      () => this.restoreHandler(),
+      () => {
+        this.restoring = false;
+        this.restoreHandler();
+      },
       () => {
         // Down again before it finished: the next onconnect tries again.
       },

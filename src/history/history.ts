@@ -75,5 +75,7 @@ export interface History {
   ): Promise<{ messages: SeqMessage[]; top: Position }>;
   /** The room is gone (closed or removed): its stream and epoch go too. */
   drop(room: string): Promise<void>;
+  /** Entry counts of the in-process maps behind this part (operators' `GET /ws/internals`); cheap. */
+  sizes?(): Record<string, number>;
   dispose(): Promise<void>;
 }

@@ -104,6 +104,10 @@ export class MemoryHistory implements History {
     };
   }
 
+  sizes(): Record<string, number> {
+    return { rooms: this.rooms.size, messages: this.keptCount, queued: this.queued };
+  }
+
   append(room: string, m: ChatMessage, now: number): Promise<SeqMessage> {
     return Promise.resolve(this.appendNow(room, m, now));
   }

@@ -30,6 +30,12 @@ export class MemoryPresence implements Presence {
   /** node key → room → that node's members in the room (entries gone when empty) */
   private readonly nodes = new Map<string, Map<string, Set<string>>>();
 
+  sizes(): Record<string, number> {
+    let members = 0;
+    for (const r of this.rooms.values()) members += r.members.size;
+    return { rooms: this.rooms.size, members, nodes: this.nodes.size };
+  }
+
   async add(room: string, userId: string, member: string): Promise<boolean> {
     let r = this.rooms.get(room);
     if (r === undefined) {

@@ -44,6 +44,8 @@ export interface Presence {
   purgeNode(nodeId: string): Promise<PresenceLeave[]>;
   /** The room is gone (closed or removed): forget its presence (no leaves are due). */
   drop(room: string): Promise<void>;
+  /** Entry counts of the in-process maps behind this part (operators' `GET /ws/internals`); cheap. */
+  sizes?(): Record<string, number>;
   dispose(): Promise<void>;
 }
 

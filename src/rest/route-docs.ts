@@ -177,6 +177,19 @@ export const ROUTE_DOCS = {
     },
     { security: BEARER },
   ),
+  internals: doc(
+    ["operations"],
+    "This node's internal sizes (superusers): memory, open files, map and set entries",
+    {
+      200: {
+        description: "RSS, heap, open fds and entry counts (for soak tests and leak hunting)",
+        content: { "application/json": { schema: { type: "object" as const } } },
+      },
+      401: E401,
+      403: E403,
+    },
+    { security: BEARER },
+  ),
   metrics: {
     tags: ["operations"],
     summary: "Prometheus metrics of this node (text exposition format, no auth)",

@@ -1,4 +1,6 @@
-// The WebSocket endpoint (upgrade + auth) and its REST companions: health, stats, broadcast.
+// The WebSocket endpoint (upgrade + auth) and its REST companions: health, stats, internals,
+// broadcast.
+import { readdirSync } from "node:fs";
 import type { Server } from "bun";
 import { Elysia } from "elysia";
 import { type AuthResult, bearer } from "../auth.ts";
@@ -86,7 +88,19 @@ export function wsUpgrade(deps: Deps) {
   };
 }
 
-/** REST companions of the WebSocket endpoint: health, stats, broadcast. */
+/** This process: resident and heap memory, open file descriptors (Linux; null elsewhere). */
+function processSizes(): { process: Record<string, number | null> } {
+  const mem = process.memoryUsage();
+  let fds: number | null = null;
+  try {
+    fds = readdirSync("/proc/self/fd").length;
+  } catch {}
+  return {
+    process: { rss_bytes: mem.rss, heap_used_bytes: mem.heapUsed, open_fds: fds },
+  };
+}
+
+/** REST companions of the WebSocket endpoint: health, stats, internals, broadcast. */
 export function wsRoutes(deps: Deps) {
   const { hub } = deps;
   const upgrade = wsUpgrade(deps);
@@ -121,6 +135,14 @@ export function wsRoutes(deps: Deps) {
         return { total_connections: total, total_rooms: rooms.length, rooms, nodes };
       },
       { detail: ROUTE_DOCS.stats },
+    )
+    .get(
+      "/ws/internals",
+      async ({ request }) => {
+        await superuser(deps, request);
+        return { node: hub.nodeId, ...processSizes(), ...hub.internals() };
+      },
+      { detail: ROUTE_DOCS.internals },
     )
     .post(
       "/ws/broadcast",

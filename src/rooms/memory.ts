@@ -24,6 +24,12 @@ export class MemoryRoomRegistry implements RoomRegistry {
 
   constructor(private readonly limits: RoomLimits) {}
 
+  sizes(): Record<string, number> {
+    let members = 0;
+    for (const entry of this.rooms.values()) members += entry.members.size;
+    return { rooms: this.rooms.size, creators: this.createdBy.size, members };
+  }
+
   async create(name: string, creator: string, now: number): Promise<CreateResult> {
     if (this.rooms.has(name)) return { ok: false, error: "room_exists" };
     if (this.rooms.size >= this.limits.maxRooms) return { ok: false, error: "max_rooms" };

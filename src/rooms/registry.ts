@@ -71,5 +71,7 @@ export interface RoomRegistry {
    * members were removed.
    */
   purgeNode(nodeId: string, now: number): Promise<number>;
+  /** Entry counts of the in-process maps behind this part (operators' `GET /ws/internals`); cheap. */
+  sizes?(): Record<string, number>;
   dispose(): Promise<void>;
 }

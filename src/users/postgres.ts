@@ -245,6 +245,10 @@ export class PostgresUserStore implements UserStore {
     }
   }
 
+  sizes(): Record<string, number> {
+    return { cached_users: this.cache.size };
+  }
+
   /**
    * From memory. Kept in step with changes made through this store; changes made by another node
    * are seen after `forget(id)` (in cluster mode the node that made the change announces it).

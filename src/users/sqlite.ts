@@ -103,6 +103,10 @@ export class SqliteUserStore implements UserStore {
     })();
   }
 
+  sizes(): Record<string, number> {
+    return { cached_users: this.cache.size };
+  }
+
   getCached(id: string): UserRecord | undefined {
     return this.cache.get(id);
   }

@@ -70,6 +70,8 @@ export interface UserStore {
   /** Undefined when the id is unknown; throws EmailTakenError on a taken email. */
   update(id: string, patch: UserPatch): Promise<UserRecord | undefined>;
   delete(id: string): Promise<boolean>;
+  /** Entry counts of the in-process maps behind this part (operators' `GET /ws/internals`); cheap. */
+  sizes?(): Record<string, number>;
   /** Closes the database (waits for running queries briefly). */
   close(): Promise<void>;
 }

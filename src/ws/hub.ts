@@ -222,6 +222,41 @@ export class Hub {
     return this.sessions.size;
   }
 
+  /**
+   * How big this node's in-process state is: the entry counts of every map and set it keeps
+   * (sessions, local rooms, joins in progress, the shared parts' local maps). For operators
+   * (`GET /api/v1/ws/internals`) and the soak run (a leak shows as a count that only grows);
+   * one pass over the rooms, nothing on the message path.
+   */
+  internals(): Record<string, Record<string, number>> {
+    let joins = 0;
+    for (const set of this.joining.values()) joins += set.size;
+    const local = this.membership.sizes();
+    const out: Record<string, Record<string, number>> = {
+      hub: {
+        connections: this.sessions.connections,
+        user_slots: this.sessions.size,
+        local_rooms: local.rooms,
+        local_members: local.members,
+        joining_rooms: this.joining.size,
+        joining_sockets: joins,
+        after_echo: this.afterEcho.size,
+      },
+    };
+    const parts = {
+      registry: this.registry,
+      history: this.history,
+      presence: this.presence,
+      broker: this.broker,
+      users: this.users,
+    };
+    for (const [name, part] of Object.entries(parts)) {
+      const sizes = part.sizes?.();
+      if (sizes !== undefined) out[name] = sizes;
+    }
+    return out;
+  }
+
   // ---------------------------------------------------------------- lifecycle
 
   open(conn: Conn, ws: Socket): void {
@@ -484,6 +519,12 @@ export class Hub {
           this.log.warn("room message not published", { room, error: errorText(e) });
           from.send(errors.unavailable());
         });
+      return;
+    }
+    // Redis down, or back but this node not yet listening again: the message would get its seq
+    // and reach no one here (its sender not even the echo). Refused, the sender is told.
+    if (this.broker.state === "down") {
+      from.send(errors.unavailable());
       return;
     }
     // The echo comes back through Redis; the sender's later answers wait for it (Conn.held).

@@ -74,6 +74,13 @@ export class Membership {
     return this.rooms.size;
   }
 
+  /** Rooms with local sockets, and the sockets in them (each counted once per room). */
+  sizes(): { rooms: number; members: number } {
+    let members = 0;
+    for (const local of this.rooms.values()) members += local.conns.size;
+    return { rooms: this.rooms.size, members };
+  }
+
   has(room: string): boolean {
     return this.rooms.has(room);
   }

@@ -1,0 +1,501 @@
+// Floods: `npm run bench:floods` (full, about 1½ minutes) or `bun bench/floods.ts tiny`. One
+// Kabar (SQLite, the bench's tuned settings but with a rate limit: RATE_LIMIT_CAPACITY=200,
+// RATE_LIMIT_REFILL_PER_SECOND=100, and the default WS_BACKPRESSURE_LIMIT_BYTES) pinned to one
+// core, every load client in its own process on the other. Well-behaved clients
+// (bench/steady-client.ts: R rooms × M members, one user per socket, the first `senders` of each
+// room sending well under the rate limit) run through the whole bench; room 0 is the busy room
+// every flood aims at. Windows of `windowMs`, each measuring the well-behaved deliveries' latency:
+// 1. quiet — nothing else (and again just before each flood: the flood is compared with the
+//    quiet window next to it, so that what the rest of the machine does in between cancels out);
+// 2. flood — one user's sockets send valid and malformed frames as fast as `floodPerSec`
+//    (bench/flood.ts, the noisy neighbour's client): the rate limit refuses most;
+// 3. burst — 1,000 sockets open and join the busy room at once, stay, and all leave;
+// 4. slow reader — one more member keeps the busy room busy with long messages (already in the
+//    quiet window this flood is compared with), then sockets in the room stop reading; the server
+//    should close them at WS_BACKPRESSURE_LIMIT_BYTES;
+// 5. open/close — one client connects and closes sockets as fast as it goes.
+// Each flood's p99 ÷ the p99 of the quiet window before it (target ≤ 2×), and at the end every well-behaved member's seq
+// list: nothing lost, repeated or unanswered, none refused. Writes
+// bench/results/<stamp>-floods-<profile>.json and floods-latest(.json|.md) (full) or
+// floods-latest-<profile>.* (tiny).
+import { mkdtempSync, readFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { Agent } from "./agent.ts";
+import { tracked } from "./cleanup.ts";
+import { type KabarSource, kabarSource, loadAvg } from "./cluster.ts";
+import type { FloodResult } from "./commands.ts";
+import { LineAgent } from "./line-agent.ts";
+import { type Machine, machine } from "./proc.ts";
+import type { Failure, QuietWait, TargetCheck } from "./result.ts";
+import { names } from "./scenarios.ts";
+import { pinning, startKabar } from "./servers.ts";
+import {
+  failRecorder,
+  latestOf,
+  profileMain,
+  progressLog,
+  quietWaiter,
+  runMain,
+  shown,
+  socketUsers,
+  tidyTemp,
+  tunedEnv,
+  writeResults,
+} from "./setup.ts";
+import { endpoints, STEADY } from "./soak.ts";
+import { type Latency, round } from "./stats.ts";
+import type {
+  BurstResult,
+  ChurnStopResult,
+  SlowStatus,
+  SteadyCollectResult,
+  SteadyOpenResult,
+} from "./steady-client.ts";
+
+const SERVER_CORE = 1;
+const CLIENT_CORE = 0;
+const ATTACKER_NICE = 19;
+
+export interface FloodsProfile {
+  name: "full" | "tiny";
+  rooms: number;
+  members: number;
+  senders: number;
+  /** Well-behaved deliveries per second (each sender far under the rate limit). */
+  deliveriesPerSec: number;
+  windowMs: number;
+  floodSockets: number;
+  floodPerSec: number;
+  burst: number;
+  slowReaders: number;
+  pump: { perSec: number; bytes: number };
+  openCloseConcurrency: number;
+  quietWaitMs: number;
+  hosts: number;
+  sources: number;
+}
+
+export const FLOODS_PROFILES: Record<FloodsProfile["name"], FloodsProfile> = {
+  full: {
+    name: "full",
+    rooms: 10,
+    members: 50,
+    senders: 2,
+    deliveriesPerSec: 5000,
+    windowMs: 12_000,
+    floodSockets: 4,
+    floodPerSec: 5000,
+    burst: 1000,
+    slowReaders: 3,
+    pump: { perSec: 90, bytes: 16_000 },
+    openCloseConcurrency: 16,
+    quietWaitMs: 15_000,
+    hosts: 8,
+    sources: 8,
+  },
+  tiny: {
+    name: "tiny",
+    rooms: 2,
+    members: 20,
+    senders: 2,
+    deliveriesPerSec: 400,
+    windowMs: 1000,
+    floodSockets: 2,
+    floodPerSec: 1000,
+    burst: 100,
+    slowReaders: 1,
+    pump: { perSec: 50, bytes: 4000 },
+    openCloseConcurrency: 4,
+    quietWaitMs: 0,
+    hosts: 2,
+    sources: 2,
+  },
+};
+
+export const FLOOD_PHASES = ["quiet", "flood", "burst", "slow", "openClose"] as const;
+export type FloodPhase = (typeof FLOOD_PHASES)[number];
+
+export interface FloodsResult {
+  version: 1;
+  kind: "floods";
+  kabar: KabarSource;
+  profile: FloodsProfile["name"];
+  startedAt: string;
+  durationSec: number;
+  machine: Machine;
+  loadAvg: { start: number[]; end: number[] };
+  pinned: boolean;
+  settings: FloodsProfile;
+  env: Record<string, string>;
+  open?: SteadyOpenResult;
+  /** The well-behaved deliveries' latency in each window. */
+  windows: Partial<Record<FloodPhase, Latency>>;
+  /** The quiet window just before each flood (what its p99 is compared with). */
+  quietBefore: Partial<Record<FloodPhase, Latency>>;
+  flood?: FloodResult;
+  burst?: BurstResult;
+  slow?: SlowStatus;
+  openClose?: ChurnStopResult;
+  collect?: SteadyCollectResult;
+  failures: Failure[];
+  targets: TargetCheck[];
+  background: QuietWait[];
+}
+
+const PHASE_NAMES: Record<Exclude<FloodPhase, "quiet">, string> = {
+  flood: "one user flooding (rate-limited)",
+  burst: "a 1,000-member burst into the busy room",
+  slow: "slow readers in the busy room",
+  openClose: "a client opening and closing sockets as fast as it can",
+};
+
+export function checkFloodsTargets(r: FloodsResult): TargetCheck[] {
+  const fail = r.failures.map((f) => `${f.phase} threw: ${f.error.slice(0, 100)}`);
+  const out: TargetCheck[] = [];
+  for (const phase of FLOOD_PHASES) {
+    if (phase === "quiet") continue;
+    const quiet = r.quietBefore?.[phase];
+    const w = r.windows[phase];
+    const ok = quiet !== undefined && w !== undefined && quiet.count > 0 && w.count > 0;
+    const ratio = ok ? w.p99Ms / quiet.p99Ms : Number.NaN;
+    const name = PHASE_NAMES[phase].replace("1,000", String(r.settings.burst));
+    out.push({
+      name: `others' p99 beside ${name} ÷ the quiet window before it`,
+      target: "≤ 2×",
+      measured: ok
+        ? `${round(ratio, 2)}× (${w.p99Ms} ms vs ${quiet.p99Ms} ms)`
+        : [...fail, "MISSING window"].join("; "),
+      met: ok && fail.length === 0 ? ratio <= 2 : false,
+    });
+  }
+  const c = r.collect;
+  const refused = c ? Object.values(c.refused).reduce((a, b) => a + b, 0) : 0;
+  out.push({
+    name: "well-behaved clients: messages lost, repeated, unanswered, refused; sockets closed",
+    target: "0",
+    measured: c
+      ? `lost ${c.lost}, duplicates ${c.duplicates}, unanswered ${c.unanswered}, refused ${refused}, closed ${c.closed} of ${c.sockets}; ${c.deliveries} deliveries`
+      : [...fail, "MISSING collect"].join("; "),
+    met:
+      c !== undefined &&
+      fail.length === 0 &&
+      c.lost + c.duplicates + c.unanswered + refused + c.closed === 0 &&
+      c.deliveries > 0,
+  });
+  const f = r.flood;
+  out.push({
+    name: "the flooder is refused by the rate limit",
+    target: "most frames rate_limited, its sockets kept",
+    measured: f
+      ? `${f.rateLimited} of ${f.sent} frames rate_limited, ${f.echoes} echoed, ${f.unexpectedCloses} closed`
+      : "MISSING",
+    met: f !== undefined && f.rateLimited > f.sent / 2,
+  });
+  const s = r.slow;
+  out.push({
+    name: "slow readers closed by the server (backpressure)",
+    target: "reported",
+    measured: s
+      ? `${s.closedByServer} of ${s.opened} (${s.pumped} long messages pumped)`
+      : "MISSING",
+    met: s === undefined ? false : null,
+  });
+  return out;
+}
+
+export function floodsMarkdown(r: FloodsResult): string {
+  const p = r.settings;
+  const lines = [
+    `# Floods (${r.profile}) — ${r.startedAt}, commit ${r.kabar.commit ?? "?"}`,
+    "",
+    `${p.rooms * p.members} well-behaved sockets (${p.rooms} rooms × ${p.members}), ${p.deliveriesPerSec} deliveries/s; windows of ${p.windowMs / 1000} s. Run took ${r.durationSec} s.`,
+    "",
+    "| window | deliveries | p50 (ms) | p99 (ms) | max (ms) | quiet before: p99 (ms) |",
+    "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ...FLOOD_PHASES.map((ph) => {
+      const w = r.windows[ph];
+      return `| ${ph} | ${w?.count ?? "–"} | ${w?.p50Ms ?? "–"} | ${w?.p99Ms ?? "–"} | ${w?.maxMs ?? "–"} | ${r.quietBefore?.[ph]?.p99Ms ?? "–"} |`;
+    }),
+    "",
+    "| target | wanted | measured | met |",
+    "| --- | --- | --- | --- |",
+    ...r.targets.map(
+      (t) =>
+        `| ${t.name} | ${t.target} | ${t.measured} | ${t.met === null ? "–" : t.met ? "yes" : "**no**"} |`,
+    ),
+  ];
+  if (r.burst)
+    lines.push(
+      "",
+      `Burst: ${r.burst.opened} opened (${r.burst.failed} failed) in ${r.burst.openMs} ms. Open/close: ${r.openClose?.ops ?? "–"} ops at ${r.openClose?.opsPerSec ?? "–"}/s (${r.openClose?.failed ?? "–"} failed).`,
+    );
+  if (r.failures.length)
+    lines.push("", ...r.failures.map((f) => `- FAILED ${f.phase}: ${f.error}`));
+  return `${lines.join("\n")}\n`;
+}
+
+export async function runFloods(opts: {
+  profile: FloodsProfile["name"];
+  outDir: string;
+  writeLatest: boolean;
+  progress: boolean;
+}): Promise<{ result: FloodsResult; files: string[] }> {
+  const p = FLOODS_PROFILES[opts.profile];
+  const started = new Date();
+  const load0 = loadAvg();
+  const t0 = performance.now();
+  const log = progressLog("floods", opts.progress, t0);
+  const pinned = pinning && cpus().length >= 2;
+  const core = (c: number) => (pinned ? c : -1);
+  const tmp = mkdtempSync(join(tmpdir(), "kabar-bench-floods-"));
+  const dataDir = join(tmp, "data");
+  const kabarEnv = {
+    ...tunedEnv(dataDir),
+    RATE_LIMIT_CAPACITY: "200",
+    RATE_LIMIT_REFILL_PER_SECOND: "100",
+    WS_BACKPRESSURE_LIMIT_BYTES: "1048576",
+    ROOM_HISTORY_SIZE: "100",
+    CONNECT_RATE_PER_IP: "0",
+  };
+  const failures: Failure[] = [];
+  const background: QuietWait[] = [];
+  const fail = failRecorder(failures, log);
+  const quiet = quietWaiter(p.quietWaitMs, background, log);
+  const out: Partial<FloodsResult> = {};
+  const windows: FloodsResult["windows"] = {};
+  const quietBefore: FloodsResult["quietBefore"] = {};
+  const stops: (() => Promise<void>)[] = [];
+  const steadyN = p.rooms * p.members;
+  // Token ranges: steady members, the burst, the slow readers and their pump, the flooder, the
+  // open/close client.
+  const at = {
+    burst: steadyN,
+    slow: steadyN + p.burst,
+    flood: steadyN + p.burst + p.slowReaders + 1,
+    openClose: steadyN + p.burst + p.slowReaders + 2,
+  };
+  try {
+    log(`profile ${p.name}; ${pinned ? "pinned" : "not pinned"}; temp ${tmp}`);
+    const serverOpts = (name: string) => ({
+      core: core(SERVER_CORE),
+      logFile: join(tmp, `${name}.log`),
+      gcDir: tmp,
+    });
+    const { tokensFile, dbUrl } = await socketUsers({
+      env: kabarEnv,
+      dataDir,
+      tmp,
+      count: at.openClose + 1,
+      prefix: "floods",
+      server: serverOpts("admin"),
+    });
+    const server = await startKabar({ ...kabarEnv, DATABASE_URL: dbUrl }, serverOpts("kabar"));
+    stops.push(tracked(() => server.stop()));
+    const ends = endpoints(p, [server.port]);
+    // The attackers run at nice 19 on the client core: what is measured is what they do to
+    // the server, not to the well-behaved clients' own process beside them.
+    const client = (name: string, nice?: number) => {
+      const a = LineAgent.start(`floods-${name}`, STEADY, {
+        core: core(CLIENT_CORE),
+        progress: opts.progress,
+        ...(nice === undefined ? {} : { nice }),
+      });
+      stops.push(tracked(() => a.stop()));
+      return a;
+    };
+    const steady = client("steady");
+    const rooms = names("floods", p.rooms);
+    const busy = rooms[0] as string;
+    out.open = await steady.call<SteadyOpenResult>(
+      {
+        op: "open",
+        ...ends,
+        file: tokensFile,
+        tokenOffset: 0,
+        rooms,
+        members: p.members,
+        senders: p.senders,
+        create: rooms,
+        concurrency: 64,
+        timeoutMs: 15_000,
+      },
+      120_000,
+    );
+    if (out.open.failed > 0) throw new Error(`${out.open.failed} failed: ${out.open.errors[0]}`);
+    log(`opened ${out.open.opened} well-behaved sockets`);
+    const total = 2 * FLOOD_PHASES.length * (p.windowMs + p.quietWaitMs + 5000) + 30_000;
+    await steady.call(
+      { op: "send", msgPerSec: p.deliveriesPerSec / p.members, maxMs: total },
+      10_000,
+    );
+    await Bun.sleep(Math.min(2000, p.windowMs));
+    /** `prepare`: what the flood's quiet window already has (the slow readers' busy room). */
+    const window = async (
+      phase: FloodPhase,
+      during: () => Promise<void>,
+      prepare?: () => Promise<void>,
+    ) => {
+      try {
+        await quiet(phase);
+        await prepare?.();
+        if (phase !== "quiet") {
+          await steady.call<Latency>({ op: "window" }, 10_000);
+          await Bun.sleep(p.windowMs);
+          quietBefore[phase] = await steady.call<Latency>({ op: "window" }, 10_000);
+        }
+        await steady.call<Latency>({ op: "window" }, 10_000);
+        await during();
+        const w = await steady.call<Latency>({ op: "window" }, 10_000);
+        windows[phase] = w;
+        log(`${phase}: p99 ${w.p99Ms} ms over ${w.count} deliveries`);
+      } catch (e) {
+        fail(phase, e);
+      }
+    };
+    await window("quiet", () => Bun.sleep(p.windowMs));
+    const tokens = (JSON.parse(readFileSync(tokensFile, "utf8")) as { tokens: string[] }).tokens;
+    const flooder = Agent.start("floods-flooder", {
+      core: core(CLIENT_CORE),
+      progress: opts.progress,
+      nice: ATTACKER_NICE,
+    });
+    stops.push(tracked(() => flooder.stop()));
+    await window("flood", async () => {
+      out.flood = await flooder.call(
+        {
+          op: "flood",
+          target: { hosts: ends.hosts, port: server.port, tokens: [tokens[at.flood] as string] },
+          room: busy,
+          sockets: p.floodSockets,
+          framesPerSec: p.floodPerSec,
+          malformedShare: 0.1,
+          durationMs: p.windowMs,
+        },
+        p.windowMs + 30_000,
+      );
+    });
+    const burster = client("burst", ATTACKER_NICE);
+    await window("burst", async () => {
+      out.burst = await burster.call<BurstResult>(
+        {
+          op: "burst",
+          ...ends,
+          file: tokensFile,
+          tokenOffset: at.burst,
+          count: p.burst,
+          room: busy,
+          concurrency: p.burst,
+          holdMs: p.windowMs / 2,
+          timeoutMs: 20_000,
+        },
+        p.windowMs + 60_000,
+      );
+      // The rest of the window: the burst's sockets leaving.
+      await Bun.sleep(p.windowMs / 4);
+    });
+    const slow = client("slow", ATTACKER_NICE);
+    const slowCmd = {
+      ...ends,
+      file: tokensFile,
+      tokenOffset: at.slow,
+      count: p.slowReaders,
+      room: busy,
+      pump: { ...p.pump, maxMs: 2 * p.windowMs + p.quietWaitMs + 10_000 },
+      timeoutMs: 10_000,
+    };
+    await window(
+      "slow",
+      async () => {
+        await slow.call({ op: "slow", ...slowCmd }, 30_000);
+        await Bun.sleep(p.windowMs);
+        out.slow = await slow.call<SlowStatus>({ op: "slowStatus" }, 10_000);
+      },
+      // Its quiet window is the busy room alone: the pump runs, no reader is slow yet.
+      () => slow.call({ op: "pump", ...slowCmd }, 30_000),
+    );
+    const openClose = client("open-close", ATTACKER_NICE);
+    await window("openClose", async () => {
+      await openClose.call(
+        {
+          op: "churn",
+          ...ends,
+          file: tokensFile,
+          tokenOffset: at.openClose,
+          users: 1,
+          rooms: [],
+          ratePerSec: 0,
+          concurrency: p.openCloseConcurrency,
+          join: false,
+          maxMs: p.windowMs,
+          maxOps: 1_000_000,
+          timeoutMs: 10_000,
+        },
+        10_000,
+      );
+      await Bun.sleep(p.windowMs);
+      out.openClose = await openClose.call<ChurnStopResult>({ op: "churnStop" }, 30_000);
+    });
+    out.collect = await steady.call<SteadyCollectResult>(
+      { op: "collect", drainMs: 10_000 },
+      30_000,
+    );
+    const c = out.collect;
+    log(
+      `lost ${c.lost}, duplicates ${c.duplicates}, unanswered ${c.unanswered}, closed ${c.closed}`,
+    );
+  } catch (e) {
+    fail("floods", e);
+  } finally {
+    for (const s of stops.splice(0).reverse()) await s();
+  }
+  const result: FloodsResult = {
+    version: 1,
+    kind: "floods",
+    kabar: kabarSource(),
+    profile: p.name,
+    startedAt: started.toISOString(),
+    durationSec: round((performance.now() - t0) / 1000, 1),
+    machine: machine(),
+    loadAvg: { start: load0, end: loadAvg() },
+    pinned,
+    settings: p,
+    env: shown(kabarEnv, tmp),
+    ...out,
+    windows,
+    quietBefore,
+    failures,
+    targets: [],
+    background,
+  };
+  result.targets = checkFloodsTargets(result);
+  const files = writeResults(
+    opts.outDir,
+    started,
+    `floods-${p.name}`,
+    result,
+    opts.writeLatest
+      ? { name: latestOf("floods", p.name), files: () => [["md", floodsMarkdown(result)]] }
+      : null,
+  );
+  tidyTemp(tmp, failures, log);
+  return { result, files };
+}
+
+if (import.meta.main)
+  runMain("bench:floods", () =>
+    profileMain({
+      script: "bench/floods.ts",
+      tag: "floods",
+      clientCore: CLIENT_CORE,
+      quietNote: true,
+      run: (profile) =>
+        runFloods({
+          profile,
+          outDir: join(import.meta.dir, "results"),
+          writeLatest: true,
+          progress: true,
+        }),
+      report: (result) => floodsMarkdown(result),
+    }),
+  );

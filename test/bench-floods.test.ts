@@ -1,0 +1,70 @@
+// The floods bench (bench/floods.ts) in miniature, so it never rots: 40 well-behaved sockets
+// beside a rate-limited flooder, a 100-socket burst, a slow reader with a busy room and a client
+// opening and closing sockets as fast as it goes — every window measured, nothing lost, repeated,
+// unanswered or refused for the well-behaved clients, the flooder refused (timings never
+// asserted: the tiny windows are too short); and the target checks on made-up results.
+import { expect, setDefaultTimeout, test } from "bun:test";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  checkFloodsTargets,
+  FLOOD_PHASES,
+  FLOODS_PROFILES,
+  type FloodsResult,
+  runFloods,
+} from "../bench/floods.ts";
+
+setDefaultTimeout(60_000);
+
+test("bench:floods tiny run: every window measured, nothing lost for the well-behaved", async () => {
+  const out = mkdtempSync(join(tmpdir(), "kabar-bench-floods-test-"));
+  try {
+    const { result: r, files } = await runFloods({
+      profile: "tiny",
+      outDir: out,
+      writeLatest: true,
+      progress: false,
+    });
+    expect(r.failures).toEqual([]);
+    for (const f of files) expect(existsSync(f)).toBe(true);
+    for (const phase of FLOOD_PHASES) expect(r.windows[phase]?.count).toBeGreaterThan(0);
+    const c = r.collect;
+    expect(c).toBeDefined();
+    expect(c?.closed).toBe(0);
+    expect(c?.lost).toBe(0);
+    expect(c?.duplicates).toBe(0);
+    expect(c?.unanswered).toBe(0);
+    expect(c?.refused).toEqual({});
+    expect(r.flood?.rateLimited).toBeGreaterThan(0);
+    expect(r.flood?.unexpectedCloses).toBe(0);
+    expect(r.burst?.opened).toBe(FLOODS_PROFILES.tiny.burst);
+    expect(r.slow?.opened).toBe(FLOODS_PROFILES.tiny.slowReaders);
+    expect(r.openClose?.ops).toBeGreaterThan(0);
+    expect(r.openClose?.failed).toBe(0);
+    const lossTarget = r.targets.find((t) => t.name.startsWith("well-behaved"));
+    expect(lossTarget?.met).toBe(true);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test("checkFloodsTargets: missing windows or a loss fail; a ratio over 2× fails", () => {
+  const empty = {
+    settings: FLOODS_PROFILES.tiny,
+    windows: {},
+    failures: [],
+  } as unknown as FloodsResult;
+  expect(checkFloodsTargets(empty).filter((t) => t.met !== false)).toEqual([]);
+  const lat = (p99Ms: number) => ({ count: 10, meanMs: 1, p50Ms: 1, p95Ms: 1, p99Ms, maxMs: 9 });
+  const r = {
+    ...empty,
+    windows: { quiet: lat(2), flood: lat(3), burst: lat(5), slow: lat(4), openClose: lat(1) },
+    quietBefore: { flood: lat(2), burst: lat(2), slow: lat(2), openClose: lat(2) },
+  } as FloodsResult;
+  expect(
+    checkFloodsTargets(r)
+      .slice(0, 4)
+      .map((t) => t.met),
+  ).toEqual([true, false, true, true]);
+});
