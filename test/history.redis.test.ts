@@ -96,8 +96,9 @@ describe.skipIf(!redisAvailable())("RedisHistory", () => {
       head: '{"n":"x","s":',
       mid: ',"e":"',
       open: '","b":[',
-      item: String(i),
       close: "]}",
+      itemHead: "[",
+      itemTail: `,${i}]`,
     });
     const sent = await Promise.all(
       Array.from({ length: 300 }, (_, i) =>
@@ -105,7 +106,8 @@ describe.skipIf(!redisAvailable())("RedisHistory", () => {
       ),
     );
     // Appends of one turn are one publish per node and room: far fewer payloads than messages.
-    const published = () => got.map((g) => JSON.parse(g) as { s: number; e: string; b: number[] });
+    const published = () =>
+      got.map((g) => JSON.parse(g) as { s: number; e: string; b: [{ content: string }, number][] });
     expect(await until(() => published().reduce((n, b) => n + b.b.length, 0) >= 300, 3_000)).toBe(
       true,
     );
@@ -115,9 +117,11 @@ describe.skipIf(!redisAvailable())("RedisHistory", () => {
     const items: number[] = [];
     for (const batch of published()) {
       expect(batch.e).toBe(epoch);
-      batch.b.forEach((item, k) => {
+      batch.b.forEach(([m, item], k) => {
         seqs.push(batch.s + k);
         items.push(item);
+        // the item carries the message as the history stored it
+        expect(m.content).toBe(`c${item}`);
       });
     }
     expect(seqs).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));

@@ -60,9 +60,10 @@ export interface Broker {
   /**
    * How the room history publishes a message in the same atomic step as it gives it a seq
    * (Redis): the channel and the payload around seq and epoch. Such a message reaches every node
-   * listening to the room, this one included, in the room's order. Undefined: no such backend.
+   * listening to the room, this one included, in the room's order, as a `message` envelope with
+   * `c` = `sender` (the sending socket's id). Undefined: no such backend.
    */
-  announce?(room: string, envelope: Envelope): Announce;
+  announce?(room: string, sender: number): Announce;
   close(): Promise<void>;
 }
 

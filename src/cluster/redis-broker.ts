@@ -121,14 +121,16 @@ export class RedisBroker implements Broker {
     await this.publish(ALL, envelope);
   }
 
-  announce(room: string, envelope: Envelope): Announce {
+  /** Items are `{"t":"message","m":<message>,"c":<sender's socket>}` envelopes. */
+  announce(room: string, sender: number): Announce {
     return {
       channel: this.prefix + roomChannel(room),
       head: this.batchHead,
       mid: ',"p":"',
       open: '","b":[',
-      item: JSON.stringify(envelope),
       close: "]}",
+      itemHead: '{"t":"message","m":',
+      itemTail: `,"c":${sender}}`,
     };
   }
 

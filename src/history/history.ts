@@ -32,15 +32,18 @@ export interface HistoryLimits {
  * How a Redis append also publishes, in the same atomic step. Appends to one room that are
  * queued together go out as ONE payload on `channel`:
  * `head + firstSeq + mid + epoch + open + item₁ + "," + item₂ … + close`, where message k of the
- * batch has seq firstSeq + k (the broker builds the constant parts; `item` is this message's).
+ * batch has seq firstSeq + k and its item is `itemHead + <the message's JSON> + itemTail` (the
+ * broker builds these parts; the message is serialised once, by the history).
  */
 export interface Announce {
   channel: string;
   head: string;
   mid: string;
   open: string;
-  item: string;
   close: string;
+  itemHead: string;
+  /** This message's own part after its JSON (e.g. its sender's socket). */
+  itemTail: string;
 }
 
 export type Since =

@@ -46,8 +46,8 @@ end
 
 /**
  * Appends in batches, without COMMON. ARGV: prefix, ttl (ms), size, then per room group: room,
- * candidate epoch, n, publish ("1"/"0"), [channel, head, mid, open, close when publishing], then
- * n × (message JSON, announce item) → one {first seq, epoch} per group.
+ * candidate epoch, n, publish ("1"/"0"), [channel, head, mid, open, close, itemHead when
+ * publishing], then n × (message JSON, itemTail) → one {first seq, epoch} per group.
  */
 const APPEND = `
 local p, ttl, size = ARGV[1], ARGV[2], ARGV[3]
@@ -56,10 +56,11 @@ local i = 4
 while ARGV[i] do
   local room, candidate, n, pub = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3] == "1"
   i = i + 4
-  local channel, head, mid, open, close
+  local channel, head, mid, open, close, itemHead
   if pub then
     channel, head, mid, open, close = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-    i = i + 5
+    itemHead = ARGV[i + 5]
+    i = i + 6
   end
   local mk, hk = p .. "hmeta:" .. room, p .. "hist:" .. room
   local epoch = redis.call("HGET", mk, "e")
@@ -75,7 +76,7 @@ while ARGV[i] do
     if size ~= "0" then
       redis.call("XADD", hk, "MAXLEN", size, (first + k) .. "-0", "m", ARGV[i])
     end
-    items[k + 1] = ARGV[i + 1]
+    if pub then items[k + 1] = itemHead .. ARGV[i] .. ARGV[i + 1] end
     i = i + 2
   end
   if size ~= "0" then redis.call("PEXPIRE", hk, ttl) end
@@ -165,8 +166,8 @@ const MAX_BATCH = 512;
 interface Queued {
   m: ChatMessage;
   json: string;
-  /** This message's part of the room's publish (its envelope), "" without announce. */
-  item: string;
+  /** What follows this message's JSON in the room's publish, "" without announce. */
+  itemTail: string;
   resolve: (m: SeqMessage) => void;
   reject: (e: unknown) => void;
 }
@@ -235,7 +236,8 @@ export class RedisHistory implements History {
         group = { room, announce, items: [] };
         this.queued.set(key, group);
       }
-      group.items.push({ m, json: JSON.stringify(m), item: announce?.item ?? "", resolve, reject });
+      const itemTail = announce?.itemTail ?? "";
+      group.items.push({ m, json: JSON.stringify(m), itemTail, resolve, reject });
       this.queuedCount++;
       if (this.queuedCount >= MAX_BATCH) this.flush();
       else if (this.flushing === null) this.flushing = setImmediate(this.flushSoon);
@@ -261,9 +263,9 @@ export class RedisHistory implements History {
       if (announce === undefined) args.push("0");
       else {
         args.push("1", announce.channel, announce.head, announce.mid, announce.open);
-        args.push(announce.close);
+        args.push(announce.close, announce.itemHead);
       }
-      for (const item of items) args.push(item.json, item.item);
+      for (const item of items) args.push(item.json, item.itemTail);
     }
     this.runner.run(SCRIPTS.append, args).then(
       (reply) => {

@@ -538,18 +538,16 @@ export class Hub {
       from.echoedUpTo(k, withBot ? bot : undefined);
     };
     this.afterEcho.set(m.id, () => echoed(true));
-    history
-      .append(room, m, now, this.broker.announce?.(room, { t: "message", m, c: from.id }))
-      .then(
-        () => {
-          if (!done) setTimeout(() => echoed(false), ECHO_WAIT_MS);
-        },
-        (e) => {
-          this.log.warn("room message not published", { room, error: errorText(e) });
-          echoed(false);
-          from.send(errors.unavailable());
-        },
-      );
+    history.append(room, m, now, this.broker.announce?.(room, from.id)).then(
+      () => {
+        if (!done) setTimeout(() => echoed(false), ECHO_WAIT_MS);
+      },
+      (e) => {
+        this.log.warn("room message not published", { room, error: errorText(e) });
+        echoed(false);
+        from.send(errors.unavailable());
+      },
+    );
   }
 
   /**
