@@ -186,30 +186,37 @@ export function closeFrame(code: number, reason = ""): Buffer {
   return frame({ opcode: OP.close, payload });
 }
 
+/** The server frame (unmasked) starting at `at` in `buf` and where it ends; null if partial. */
+export function frameAt(buf: Buffer, at: number): (ServerFrame & { end: number }) | null {
+  if (buf.length - at < 2) return null;
+  const b0 = buf[at] as number;
+  let len = (buf[at + 1] as number) & 0x7f;
+  let head = 2;
+  if (len === 126) {
+    if (buf.length - at < 4) return null;
+    len = buf.readUInt16BE(at + 2);
+    head = 4;
+  } else if (len === 127) {
+    if (buf.length - at < 10) return null;
+    len = Number(buf.readBigUInt64BE(at + 2));
+    head = 10;
+  }
+  if (buf.length - at < head + len) return null;
+  return {
+    fin: (b0 & 0x80) !== 0,
+    opcode: b0 & 0x0f,
+    payload: Buffer.from(buf.subarray(at + head, at + head + len)),
+    end: at + head + len,
+  };
+}
+
 /** Server frames (unmasked) in `buf`; a trailing partial frame is left out. */
 export function parseFrames(buf: Buffer): ServerFrame[] {
   const out: ServerFrame[] = [];
   let at = 0;
-  while (buf.length - at >= 2) {
-    const b0 = buf[at] as number;
-    let len = (buf[at + 1] as number) & 0x7f;
-    let head = 2;
-    if (len === 126) {
-      if (buf.length - at < 4) break;
-      len = buf.readUInt16BE(at + 2);
-      head = 4;
-    } else if (len === 127) {
-      if (buf.length - at < 10) break;
-      len = Number(buf.readBigUInt64BE(at + 2));
-      head = 10;
-    }
-    if (buf.length - at < head + len) break;
-    out.push({
-      fin: (b0 & 0x80) !== 0,
-      opcode: b0 & 0x0f,
-      payload: Buffer.from(buf.subarray(at + head, at + head + len)),
-    });
-    at += head + len;
+  for (let f = frameAt(buf, at); f !== null; f = frameAt(buf, at)) {
+    out.push({ fin: f.fin, opcode: f.opcode, payload: f.payload });
+    at = f.end;
   }
   return out;
 }

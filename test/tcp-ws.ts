@@ -3,6 +3,7 @@
 // reading its socket (a slow reader: the kernel buffers fill and the server sees backpressure)
 // and one that reads but never answers pings. Text frames only, masked with a zero key.
 import type { Socket } from "bun";
+import { frameAt } from "./tcp-raw.ts";
 
 const OP_TEXT = 0x1;
 const OP_CLOSE = 0x8;
@@ -183,23 +184,9 @@ function onData(s: Socket<State>, chunk: Buffer): void {
     buf = buf.subarray(end + 4);
   }
   let at = 0;
-  while (buf.length - at >= 2) {
-    const b0 = buf[at] as number;
-    let len = (buf[at + 1] as number) & 0x7f;
-    let head = 2;
-    if (len === 126) {
-      if (buf.length - at < 4) break;
-      len = buf.readUInt16BE(at + 2);
-      head = 4;
-    } else if (len === 127) {
-      if (buf.length - at < 10) break;
-      len = Number(buf.readBigUInt64BE(at + 2));
-      head = 10;
-    }
-    if (buf.length - at < head + len) break;
-    const payload = Buffer.from(buf.subarray(at + head, at + head + len));
-    at += head + len;
-    st.ws?.onFrame(b0 & 0x0f, payload);
+  for (let f = frameAt(buf, at); f !== null; f = frameAt(buf, at)) {
+    at = f.end;
+    st.ws?.onFrame(f.opcode, f.payload);
   }
   st.buf = Buffer.from(buf.subarray(at));
 }
