@@ -6,6 +6,7 @@
 // answers each socket's latency from the send time, on the harness's clock (`clock` lets the
 // harness measure this process's clock offset). Progress goes to stderr.
 import { readFileSync } from "node:fs";
+import { serveLines } from "./line-serve.ts";
 import { RawSocket } from "./raw-ws.ts";
 import { frameType, pool } from "./sockets.ts";
 import { round } from "./stats.ts";
@@ -188,23 +189,14 @@ async function run(req: Request): Promise<unknown> {
   }
 }
 
-if (import.meta.main) {
-  for await (const line of console) {
-    if (line.trim() === "") continue;
-    const req = JSON.parse(line) as Request;
-    try {
-      const result = await run(req);
-      process.stdout.write(`${JSON.stringify({ id: req.id, ok: true, result })}\n`);
-    } catch (e) {
-      const error = e instanceof Error ? e.message : String(e);
-      process.stdout.write(`${JSON.stringify({ id: req.id, ok: false, error })}\n`);
-    }
-    if (req.op === "exit") break;
-  }
-  for (const ws of sockets) {
-    ws.onclose = null;
-    ws.close();
-  }
-  await Bun.sleep(200);
-  process.exit(0);
-}
+if (import.meta.main)
+  serveLines<Request>(
+    run,
+    () => {
+      for (const ws of sockets) {
+        ws.onclose = null;
+        ws.close();
+      }
+    },
+    200,
+  );

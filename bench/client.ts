@@ -2,9 +2,10 @@
 // Each stdin line is one command (bench/commands.ts); each stdout line is its JSON reply.
 // Progress goes to stderr. Holds at most ~19k sockets (the open-files limit is 20,000 per process).
 import { churn } from "./churn.ts";
-import type { OpenCmd, OpenResult, Reply, Request, Results } from "./commands.ts";
+import type { OpenCmd, OpenResult, Request, Results } from "./commands.ts";
 import { fanout, type Group, pulse } from "./fanout.ts";
 import { flood } from "./flood.ts";
+import { serveLines } from "./line-serve.ts";
 import type { RawSocket } from "./raw-ws.ts";
 import { closeAllRaw, ensureRooms, openJoinedRaw, pool } from "./sockets.ts";
 import { round } from "./stats.ts";
@@ -98,21 +99,7 @@ async function run(req: Request): Promise<Results[keyof Results]> {
   }
 }
 
-const reply = (r: Reply) => process.stdout.write(`${JSON.stringify(r)}\n`);
-
-if (import.meta.main) {
-  for await (const line of console) {
-    if (line.trim() === "") continue;
-    const req = JSON.parse(line) as Request;
-    try {
-      const result = await run(req);
-      reply({ id: req.id, ok: true, result });
-    } catch (e) {
-      reply({ id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) });
-    }
-    if (req.op === "exit") break;
-  }
-  for (const g of groups.values()) closeAllRaw(g.sockets);
-  await Bun.sleep(100);
-  process.exit(0);
-}
+if (import.meta.main)
+  serveLines<Request>(run, () => {
+    for (const g of groups.values()) closeAllRaw(g.sockets);
+  });

@@ -10,6 +10,7 @@
 // reconnected socket was back in the room and had caught up with the room's latest seq.
 import { readFileSync } from "node:fs";
 import { StormSocket } from "./history-ws.ts";
+import { serveLines } from "./line-serve.ts";
 import { ensureRooms, frameType, pool } from "./sockets.ts";
 import { round } from "./stats.ts";
 
@@ -502,20 +503,4 @@ function closeEverything(): void {
   }
 }
 
-if (import.meta.main) {
-  for await (const line of console) {
-    if (line.trim() === "") continue;
-    const cmd = JSON.parse(line) as Cmd;
-    try {
-      const result = await run(cmd);
-      process.stdout.write(`${JSON.stringify({ id: cmd.id, ok: true, result })}\n`);
-    } catch (e) {
-      const error = e instanceof Error ? e.message : String(e);
-      process.stdout.write(`${JSON.stringify({ id: cmd.id, ok: false, error })}\n`);
-    }
-    if (cmd.op === "exit") break;
-  }
-  closeEverything();
-  await Bun.sleep(100);
-  process.exit(0);
-}
+if (import.meta.main) serveLines<Cmd>(run, closeEverything);

@@ -1,6 +1,7 @@
 // A child Bun process driven over stdin/stdout, one JSON command and one JSON reply per line,
 // every call with a timeout; any script (bench/c100k-client.ts, bench/history-client.ts; typed
-// for bench/client.ts by bench/agent.ts). Kills the child if it does not exit when asked.
+// for bench/client.ts by bench/agent.ts; the child side is bench/line-serve.ts). Kills the child
+// if it does not exit when asked.
 import type { Subprocess } from "bun";
 import { pinned } from "./servers.ts";
 

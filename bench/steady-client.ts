@@ -19,6 +19,7 @@
 //   it and stop reading (`slow` starts the pump too if it is not running); `slowStatus`: how many readers the server closed (then all stop).
 import { readFileSync } from "node:fs";
 import { StormSocket } from "./history-ws.ts";
+import { serveLines } from "./line-serve.ts";
 import { ensureRooms, frameType, pool } from "./sockets.ts";
 import { Histogram, type Latency, round } from "./stats.ts";
 
@@ -708,20 +709,4 @@ function closeEverything(): void {
   slowStatus();
 }
 
-if (import.meta.main) {
-  for await (const line of console) {
-    if (line.trim() === "") continue;
-    const cmd = JSON.parse(line) as Cmd;
-    try {
-      const result = await run(cmd);
-      process.stdout.write(`${JSON.stringify({ id: cmd.id, ok: true, result })}\n`);
-    } catch (e) {
-      const error = e instanceof Error ? e.message : String(e);
-      process.stdout.write(`${JSON.stringify({ id: cmd.id, ok: false, error })}\n`);
-    }
-    if (cmd.op === "exit") break;
-  }
-  closeEverything();
-  await Bun.sleep(100);
-  process.exit(0);
-}
+if (import.meta.main) serveLines<Cmd>(run, closeEverything);
