@@ -44,13 +44,14 @@ import {
   writeResults,
 } from "./setup.ts";
 import { endpoints, STEADY } from "./soak.ts";
-import { type Latency, round } from "./stats.ts";
+import { round } from "./stats.ts";
 import type {
   BurstResult,
   ChurnStopResult,
   SlowStatus,
   SteadyCollectResult,
   SteadyOpenResult,
+  WindowLatency,
 } from "./steady-client.ts";
 
 const SERVER_CORE = 1;
@@ -130,9 +131,9 @@ export interface FloodsResult {
   env: Record<string, string>;
   open?: SteadyOpenResult;
   /** The well-behaved deliveries' latency in each window. */
-  windows: Partial<Record<FloodPhase, Latency>>;
+  windows: Partial<Record<FloodPhase, WindowLatency>>;
   /** The quiet window just before each flood (what its p99 is compared with). */
-  quietBefore: Partial<Record<FloodPhase, Latency>>;
+  quietBefore: Partial<Record<FloodPhase, WindowLatency>>;
   flood?: FloodResult;
   burst?: BurstResult;
   slow?: SlowStatus;
@@ -168,6 +169,17 @@ export function checkFloodsTargets(r: FloodsResult): TargetCheck[] {
         : [...fail, "MISSING window"].join("; "),
       met: ok && fail.length === 0 ? ratio <= 2 : false,
     });
+    // The same without the busy room's own members: what the flood does to the rest of the
+    // server (a burst makes the busy room itself 21× bigger, and each of its messages as dear).
+    const qo = quiet?.outside;
+    const wo = w?.outside;
+    if (qo !== undefined && wo !== undefined && qo.count > 0 && wo.count > 0)
+      out.push({
+        name: `others outside the busy room: p99 beside ${name} ÷ the quiet window before it`,
+        target: "reported",
+        measured: `${round(wo.p99Ms / qo.p99Ms, 2)}× (${wo.p99Ms} ms vs ${qo.p99Ms} ms)`,
+        met: null,
+      });
   }
   const c = r.collect;
   const refused = c ? Object.values(c.refused).reduce((a, b) => a + b, 0) : 0;
@@ -211,11 +223,12 @@ export function floodsMarkdown(r: FloodsResult): string {
     "",
     `${p.rooms * p.members} well-behaved sockets (${p.rooms} rooms × ${p.members}), ${p.deliveriesPerSec} deliveries/s; windows of ${p.windowMs / 1000} s. Run took ${r.durationSec} s.`,
     "",
-    "| window | deliveries | p50 (ms) | p99 (ms) | max (ms) | quiet before: p99 (ms) |",
-    "| --- | ---: | ---: | ---: | ---: | ---: |",
+    "| window | deliveries | p50 (ms) | p99 (ms) | max (ms) | quiet before: p99 (ms) | outside the busy room: p99 (ms) | quiet before, outside: p99 (ms) |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...FLOOD_PHASES.map((ph) => {
       const w = r.windows[ph];
-      return `| ${ph} | ${w?.count ?? "–"} | ${w?.p50Ms ?? "–"} | ${w?.p99Ms ?? "–"} | ${w?.maxMs ?? "–"} | ${r.quietBefore?.[ph]?.p99Ms ?? "–"} |`;
+      const q = r.quietBefore?.[ph];
+      return `| ${ph} | ${w?.count ?? "–"} | ${w?.p50Ms ?? "–"} | ${w?.p99Ms ?? "–"} | ${w?.maxMs ?? "–"} | ${q?.p99Ms ?? "–"} | ${w?.outside?.p99Ms ?? "–"} | ${q?.outside?.p99Ms ?? "–"} |`;
     }),
     "",
     "| target | wanted | measured | met |",
@@ -330,23 +343,26 @@ export async function runFloods(opts: {
       10_000,
     );
     await Bun.sleep(Math.min(2000, p.windowMs));
+    /** BENCH_FLOODS_ONLY=burst,openClose: only these floods (for trying a change; no latest files). */
+    const only = onlyPhases();
     /** `prepare`: what the flood's quiet window already has (the slow readers' busy room). */
     const window = async (
       phase: FloodPhase,
       during: () => Promise<void>,
       prepare?: () => Promise<void>,
     ) => {
+      if (phase !== "quiet" && only !== null && !only.includes(phase)) return;
       try {
         await quiet(phase);
         await prepare?.();
         if (phase !== "quiet") {
-          await steady.call<Latency>({ op: "window" }, 10_000);
+          await steady.call<WindowLatency>({ op: "window" }, 10_000);
           await Bun.sleep(p.windowMs);
-          quietBefore[phase] = await steady.call<Latency>({ op: "window" }, 10_000);
+          quietBefore[phase] = await steady.call<WindowLatency>({ op: "window" }, 10_000);
         }
-        await steady.call<Latency>({ op: "window" }, 10_000);
+        await steady.call<WindowLatency>({ op: "window" }, 10_000);
         await during();
-        const w = await steady.call<Latency>({ op: "window" }, 10_000);
+        const w = await steady.call<WindowLatency>({ op: "window" }, 10_000);
         windows[phase] = w;
         log(`${phase}: p99 ${w.p99Ms} ms over ${w.count} deliveries`);
       } catch (e) {
@@ -482,6 +498,17 @@ export async function runFloods(opts: {
   return { result, files };
 }
 
+/** The floods BENCH_FLOODS_ONLY names (comma-separated), or null for all of them. */
+function onlyPhases(): string[] | null {
+  const v = process.env.BENCH_FLOODS_ONLY;
+  if (v === undefined || v === "") return null;
+  const names = v.split(",").map((s) => s.trim());
+  for (const n of names)
+    if (!(FLOOD_PHASES as readonly string[]).includes(n))
+      throw new Error(`BENCH_FLOODS_ONLY: unknown flood ${n} (one of ${FLOOD_PHASES.join(", ")})`);
+  return names;
+}
+
 if (import.meta.main)
   runMain("bench:floods", () =>
     profileMain({
@@ -493,7 +520,7 @@ if (import.meta.main)
         runFloods({
           profile,
           outDir: join(import.meta.dir, "results"),
-          writeLatest: true,
+          writeLatest: onlyPhases() === null,
           progress: true,
         }),
       report: (result) => floodsMarkdown(result),

@@ -179,6 +179,8 @@ let roomNames: string[] = [];
 /** Per room: epoch → the highest seq any member here got. */
 let tops: Map<string, number>[] = [];
 let hist = new Histogram();
+/** The same, for the members of every room but the first (the floods' busy room). */
+let histOutside = new Histogram();
 let deliveries = 0;
 let errorFrames = 0;
 const refused: Record<string, number> = {};
@@ -241,7 +243,10 @@ function onFrame(m: Member, text: string): void {
     const sentAt = steady ? Number(content.slice(bar2 + 1)) : 0;
     deliveries++;
     const now = wall();
-    if (sentAt > 0) hist.add(now - sentAt);
+    if (sentAt > 0) {
+      hist.add(now - sentAt);
+      if (m.room !== 0) histOutside.add(now - sentAt);
+    }
     if (from === m.i) m.echoed++;
     if (markAt > 0 && m.firstAfterMark === null && sentAt >= markAt) m.firstAfterMark = now;
     let e = m.epochs.get(epoch);
@@ -406,9 +411,15 @@ function stopSending(): void {
   sending = null;
 }
 
-function windowSummary(): Latency {
-  const s = hist.summary();
+/** A window's latency, and the same without the first room's members. */
+export interface WindowLatency extends Latency {
+  outside: Latency;
+}
+
+function windowSummary(): WindowLatency {
+  const s: WindowLatency = { ...hist.summary(), outside: histOutside.summary() };
   hist = new Histogram();
+  histOutside = new Histogram();
   return s;
 }
 

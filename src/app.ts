@@ -16,6 +16,7 @@ import { detail, HttpError, validationDetail } from "./rest/errors.ts";
 import type { LoginThrottle } from "./rest/login-throttle.ts";
 import { nameRoutes } from "./rest/names.ts";
 import { ROUTE_DOCS } from "./rest/route-docs.ts";
+import { UpgradePacer } from "./rest/upgrade-pacer.ts";
 import { userRoutes } from "./rest/users.ts";
 import { wsRoutes, wsUpgrade } from "./rest/ws-routes.ts";
 import { RegistryUnavailableError } from "./rooms/registry.ts";
@@ -161,6 +162,7 @@ export async function createKabar(config: Config, options: KabarOptions): Promis
   await hub.joinCluster();
   const tokens = new Tokens(config.secretKey, config.accessTokenExpireMinutes, users);
   const connectLimit = new ConnectLimit(config.connectRatePerIp);
+  const upgradePacer = new UpgradePacer(config.wsUpgradesPerTurn);
   const clientAddress = new ClientAddress(config.forwardedAllowIps);
   const deps = {
     config,
@@ -170,6 +172,7 @@ export async function createKabar(config: Config, options: KabarOptions): Promis
     hub,
     loginThrottle: options.loginThrottle,
     connectLimit,
+    upgradePacer,
     clientAddress,
   };
   const app = buildApp(config, log, deps, handlers);

@@ -42,6 +42,8 @@ export interface Config {
   maxConnectionsPerUser: number;
   /** New sockets per second per client address (burst 10×); 0: no limit. Per node. */
   connectRatePerIp: number;
+  /** Upgrades run per event-loop turn; past it they wait for a later turn. 0: no pacing. */
+  wsUpgradesPerTurn: number;
   maxRooms: number;
   maxRoomsPerUser: number;
 }
@@ -267,6 +269,14 @@ export const SETTINGS: readonly Setting[] = [
     schema: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
   },
   {
+    env: "WS_UPGRADES_PER_TURN",
+    key: "wsUpgradesPerTurn",
+    kind: "int",
+    fallback: "8",
+    help: "WebSocket upgrades per event-loop turn; more wait for later turns, so a burst of connects does not stall other sockets; 0: off",
+    schema: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
+  },
+  {
     env: "MAX_ROOMS",
     key: "maxRooms",
     kind: "int",
@@ -442,6 +452,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     wsBackpressureLimitBytes: (out.wsBackpressureLimitBytes as number | undefined) ?? 1048576,
     maxConnectionsPerUser: (out.maxConnectionsPerUser as number | undefined) ?? 20,
     connectRatePerIp: (out.connectRatePerIp as number | undefined) ?? 100,
+    wsUpgradesPerTurn: (out.wsUpgradesPerTurn as number | undefined) ?? 8,
     maxRooms: (out.maxRooms as number | undefined) ?? 10000,
     maxRoomsPerUser: (out.maxRoomsPerUser as number | undefined) ?? 50,
   };

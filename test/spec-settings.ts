@@ -48,6 +48,8 @@ const V1_1: ReadonlyArray<Omit<SpecSetting, "since">> = [
   { env: "ROOM_HISTORY_TTL_SECONDS", shown: "600" },
   { env: "HISTORY_MAX_BYTES", shown: "67108864" },
   { env: "CONNECT_RATE_PER_IP" }, // "a default that a busy office behind one NAT does not hit"
+  // Not in the spec: upgrades per event-loop turn (a burst of connects does not stall the rest).
+  { env: "WS_UPGRADES_PER_TURN", shown: "8" },
 ];
 
 export const SPEC_SETTINGS: readonly SpecSetting[] = [

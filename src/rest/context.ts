@@ -9,6 +9,7 @@ import type { ClientAddress } from "./client-address.ts";
 import type { ConnectLimit } from "./connect-limit.ts";
 import { HttpError } from "./errors.ts";
 import type { LoginThrottle } from "./login-throttle.ts";
+import type { UpgradePacer } from "./upgrade-pacer.ts";
 
 export interface Deps {
   config: Config;
@@ -20,6 +21,8 @@ export interface Deps {
   loginThrottle?: LoginThrottle;
   /** CONNECT_RATE_PER_IP: one per app, shared by both upgrade routes (`/ws` and `/ws/`). */
   connectLimit: ConnectLimit;
+  /** WS_UPGRADES_PER_TURN: one per app, shared by both upgrade routes. */
+  upgradePacer: UpgradePacer;
   /** The client's address: the TCP peer, or X-Forwarded-For from a trusted proxy. */
   clientAddress: ClientAddress;
 }

@@ -23,7 +23,7 @@ import { BroadcastBody } from "./schemas.ts";
  * so the client should retry later rather than log in again.
  */
 export function wsUpgrade(deps: Deps) {
-  const { hub, tokens, log, connectLimit, clientAddress } = deps;
+  const { hub, tokens, log, connectLimit, upgradePacer: pacer, clientAddress } = deps;
   /** Connect-rate refusals logged since the last log line about them (one line per second). */
   let refused = 0;
   let refusedLogAt = 0;
@@ -67,6 +67,15 @@ export function wsUpgrade(deps: Deps) {
         });
       }
     }
+    const turn = pacer.enabled ? pacer.admit() : true;
+    return turn === true
+      ? authenticate(request, server)
+      : turn.then(() => authenticate(request, server));
+  };
+  function authenticate(
+    request: Request,
+    server: Server<Conn>,
+  ): Response | undefined | Promise<Response | undefined> {
     const url = request.url;
     const q = url.indexOf("?");
     const params = new URLSearchParams(q < 0 ? "" : url.slice(q + 1));
@@ -85,7 +94,7 @@ export function wsUpgrade(deps: Deps) {
         },
       );
     return accept(request, server, auth, format);
-  };
+  }
 }
 
 /** This process: resident and heap memory, open file descriptors (Linux; null elsewhere). */
