@@ -153,7 +153,8 @@ export async function runCluster(opts: ClusterOptions): Promise<{
   result: ClusterResult;
   files: string[];
 }> {
-  const p = CLUSTER_PROFILES[opts.profile];
+  const base = CLUSTER_PROFILES[opts.profile];
+  const p: ClusterProfile = { ...base, repeats: repeatsOverride() ?? base.repeats };
   const started = new Date();
   const load0 = loadAvg();
   const t0 = performance.now();
@@ -251,7 +252,7 @@ export async function runCluster(opts: ClusterOptions): Promise<{
   const measured = await runSides({
     name: "cluster",
     group: "cf",
-    sides: SIDE_KEYS,
+    sides: onlySides() ?? SIDE_KEYS,
     start: (side) => starts[side](),
     profile: p,
     adminEnv: kabarEnv,
@@ -316,6 +317,30 @@ export async function runCluster(opts: ClusterOptions): Promise<{
   return { result, files };
 }
 
+/**
+ * BENCH_CLUSTER_SIDES=oneNode,twoNodes: only these sides, for trying a change (no latest files;
+ * a target whose side did not run is missed).
+ */
+function onlySides(): ClusterSideKey[] | null {
+  const v = process.env.BENCH_CLUSTER_SIDES;
+  if (v === undefined || v === "") return null;
+  const names = v.split(",").map((s) => s.trim());
+  for (const n of names)
+    if (!(SIDE_KEYS as readonly string[]).includes(n))
+      throw new Error(`BENCH_CLUSTER_SIDES: unknown side ${n} (one of ${SIDE_KEYS.join(", ")})`);
+  return names as ClusterSideKey[];
+}
+
+/** BENCH_CLUSTER_REPEATS=N: N repeats per side instead of the profile's (no latest files). */
+function repeatsOverride(): number | null {
+  const v = process.env.BENCH_CLUSTER_REPEATS;
+  if (v === undefined || v === "") return null;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 50)
+    throw new Error(`BENCH_CLUSTER_REPEATS: a whole number from 1 to 50, not ${v}`);
+  return n;
+}
+
 if (import.meta.main)
   runMain("bench:cluster", () =>
     profileMain({
@@ -328,7 +353,7 @@ if (import.meta.main)
         runCluster({
           profile,
           outDir: join(import.meta.dir, "results"),
-          writeLatest: true,
+          writeLatest: onlySides() === null && repeatsOverride() === null,
           progress: true,
         }),
       report: (result, arg) =>

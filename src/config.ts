@@ -20,6 +20,8 @@ export interface Config {
   databaseUrl: string;
   redisUrl: string | undefined;
   nodeTtlSeconds: number;
+  /** CLUSTER_COALESCE_MS: see src/cluster/coalescer.ts. */
+  clusterCoalesceMs: number;
   roomHistorySize: number;
   roomHistoryTtlSeconds: number;
   historyMaxBytes: number;
@@ -123,6 +125,14 @@ export const SETTINGS: readonly Setting[] = [
     fallback: "10",
     help: "cluster mode: a node that has not heartbeated for this long is dead",
     schema: Positive,
+  },
+  {
+    env: "CLUSTER_COALESCE_MS",
+    key: "clusterCoalesceMs",
+    kind: "int",
+    fallback: "1",
+    help: "cluster mode: while messages from Redis come densely, the first waits this long and the rest go out with it, so each socket gets them in fewer writes; 0: off",
+    schema: Type.Integer({ minimum: 0, maximum: 50 }),
   },
   {
     env: "ROOM_HISTORY_SIZE",
@@ -430,6 +440,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseUrl,
     redisUrl,
     nodeTtlSeconds: (out.nodeTtlSeconds as number | undefined) ?? 10,
+    clusterCoalesceMs: (out.clusterCoalesceMs as number | undefined) ?? 1,
     roomHistorySize: (out.roomHistorySize as number | undefined) ?? 100,
     roomHistoryTtlSeconds: (out.roomHistoryTtlSeconds as number | undefined) ?? 600,
     historyMaxBytes: (out.historyMaxBytes as number | undefined) ?? 67_108_864,

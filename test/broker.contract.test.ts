@@ -35,6 +35,56 @@ describe.skipIf(!withRedis)("redis", () => {
     };
   });
 
+  // The same contract with CLUSTER_COALESCE_MS at work (a long hold, so holds surely happen):
+  // order, exactly once and echo are the same when envelopes wait to go out together.
+  brokerContract("redis, coalescing 5 ms", async () => {
+    const prefix = `c${crypto.randomUUID().slice(0, 8)}:`;
+    return {
+      node: async (id, options) =>
+        RedisBroker.create(id, await client(), { prefix, coalesceMs: 5, ...options }),
+    };
+  });
+
+  test("coalescing: a burst of envelopes goes out in one turn, in order; one alone at once", async () => {
+    const prefix = `h${crypto.randomUUID().slice(0, 8)}:`;
+    const hold = 50; // the most CLUSTER_COALESCE_MS allows
+    const a = await RedisBroker.create("a", await client(), { prefix });
+    const b = await RedisBroker.create("b", await client(), { prefix, coalesceMs: hold });
+    // `run`: which synchronous run of deliveries an envelope came in (one per microtask drain).
+    const got: Array<{ content: string; at: number; run: number }> = [];
+    let run = 0;
+    let counting = false;
+    b.onEnvelope((e) => {
+      if (!counting) {
+        counting = true;
+        queueMicrotask(() => {
+          run++;
+          counting = false;
+        });
+      }
+      if (e.t === "message") got.push({ content: e.m.content, at: performance.now(), run });
+    });
+    await b.subscribeRoom("r");
+    // Alone (the average gap starts long): handed on as it arrives, well before the hold.
+    const t0 = performance.now();
+    await a.publishRoom("r", chat("alone"));
+    while (got.length < 1 && performance.now() - t0 < 5000) await Bun.sleep(1);
+    expect(got.map((g) => g.content)).toEqual(["alone"]);
+    expect((got[0]?.at ?? Infinity) - t0).toBeLessThan(hold / 2);
+    // 200 back to back: once the gaps are short, the next waits and the rest join it, in order.
+    const burst = Array.from({ length: 200 }, (_, k) => `m${k}`);
+    for (const c of burst) a.publishRoom("r", chat(c));
+    const t1 = performance.now();
+    while (got.length < 201 && performance.now() - t1 < 5000) await Bun.sleep(5);
+    expect(got.slice(1).map((g) => g.content)).toEqual(burst);
+    // Fewer turns than envelopes: most went out together, at one moment after a hold.
+    const runs = new Set(got.slice(1).map((g) => g.run));
+    expect(runs.size).toBeLessThan(50);
+    expect(b.sizes().held).toBe(0);
+    await a.close();
+    await b.close();
+  }, 20_000);
+
   const chat = (content: string, room = "r"): Envelope => ({
     t: "message",
     m: { id: content, room, from: "u", content, sent_at: "2026-12-02T00:00:00.000Z" },

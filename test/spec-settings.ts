@@ -44,6 +44,8 @@ const V1: ReadonlyArray<Omit<SpecSetting, "since">> = [
 const V1_1: ReadonlyArray<Omit<SpecSetting, "since">> = [
   { env: "WORKERS", shown: "unset" },
   { env: "NODE_TTL_SECONDS", shown: "10" },
+  // Not in the spec: how long messages from Redis may wait, under load, to go out together.
+  { env: "CLUSTER_COALESCE_MS", shown: "1" },
   { env: "ROOM_HISTORY_SIZE", shown: "100" },
   { env: "ROOM_HISTORY_TTL_SECONDS", shown: "600" },
   { env: "HISTORY_MAX_BYTES", shown: "67108864" },

@@ -64,7 +64,7 @@ export async function openCluster(config: Config, nodeId: string): Promise<Clust
   await history.load();
   const presence = new RedisPresence(redis);
   await presence.load();
-  const broker = await RedisBroker.create(nodeId, redis);
+  const broker = await RedisBroker.create(nodeId, redis, { coalesceMs: config.clusterCoalesceMs });
   return {
     broker,
     registry,

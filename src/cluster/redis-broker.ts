@@ -13,12 +13,18 @@ import {
   type Envelope,
   type EnvelopeHandler,
 } from "./broker.ts";
+import { Coalescer } from "./coalescer.ts";
 import { ALL, roomChannel, userChannel } from "./memory-broker.ts";
 
 export interface RedisBrokerOptions {
   /** Channel name prefix (default `kabar:`): several clusters can share one Redis. */
   prefix?: string;
   echo?: boolean;
+  /**
+   * CLUSTER_COALESCE_MS (coalescer.ts): while envelopes arrive densely, the first waits this long
+   * and the rest go out with it. 0 (the default here): each is handed on as it arrives.
+   */
+  coalesceMs?: number;
 }
 
 /** `{"n","e"}`: one envelope; `{"n","s","p","b"}`: room messages of one batch of history appends. */
@@ -32,10 +38,18 @@ interface Wire {
   b?: Envelope[];
 }
 
+interface Incoming {
+  e: Envelope;
+  /** The publishing node. */
+  n: string;
+}
+
 export class RedisBroker implements Broker {
   private readonly prefix: string;
   private readonly echo: boolean;
   private handler: EnvelopeHandler = () => {};
+  /** Envelopes with their node, in arrival order, to `handler` (held briefly under load). */
+  private readonly incoming: Coalescer<Incoming>;
   private restoreHandler: () => void = () => {};
   /** Channels (without prefix) this node wants to hear. */
   private readonly wanted = new Set<string>();
@@ -58,10 +72,11 @@ export class RedisBroker implements Broker {
     this.prefix = options.prefix ?? "kabar:";
     this.echo = options.echo ?? false;
     this.batchHead = `{"n":${JSON.stringify(nodeId)},"s":`;
+    this.incoming = new Coalescer(options.coalesceMs ?? 0, (item) => this.handler(item.e, item.n));
   }
 
   sizes(): Record<string, number> {
-    return { channels: this.wanted.size };
+    return { channels: this.wanted.size, held: this.incoming.size };
   }
 
   /** Takes a connected client for commands; makes its own subscriber connection. */
@@ -137,6 +152,7 @@ export class RedisBroker implements Broker {
   async close(): Promise<void> {
     this.closed = true;
     this.wanted.clear();
+    this.incoming.clear();
     this.sub.onconnect = null;
     this.sub.close();
   }
@@ -165,18 +181,20 @@ export class RedisBroker implements Broker {
       // In the room's order, to every node: this one's own sockets get them from here too.
       const first = wire.s ?? 0;
       const epoch = wire.p ?? "";
+      const items: Incoming[] = new Array(batch.length);
       for (let k = 0; k < batch.length; k++) {
         const e = batch[k] as Envelope;
         if (e.t === "message") {
           e.m.seq = first + k;
           e.m.epoch = epoch;
         }
-        this.handler(e, wire.n);
+        items[k] = { e, n: wire.n };
       }
+      this.incoming.add(items);
       return;
     }
     if (wire.e === undefined || (wire.n === this.nodeId && !this.echo)) return;
-    this.handler(wire.e, wire.n);
+    this.incoming.add([{ e: wire.e, n: wire.n }]);
   }
 
   private async listen(channel: string): Promise<void> {
