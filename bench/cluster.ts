@@ -34,6 +34,7 @@ import type { Failure, QuietWait, TargetCheck } from "./result.ts";
 import { pinning, type ServerProc, startBaseline, startKabar } from "./servers.ts";
 import {
   ADMIN,
+  envChoice,
   failRecorder,
   latestOf,
   loadAvg,
@@ -322,13 +323,7 @@ export async function runCluster(opts: ClusterOptions): Promise<{
  * a target whose side did not run is missed).
  */
 function onlySides(): ClusterSideKey[] | null {
-  const v = process.env.BENCH_CLUSTER_SIDES;
-  if (v === undefined || v === "") return null;
-  const names = v.split(",").map((s) => s.trim());
-  for (const n of names)
-    if (!(SIDE_KEYS as readonly string[]).includes(n))
-      throw new Error(`BENCH_CLUSTER_SIDES: unknown side ${n} (one of ${SIDE_KEYS.join(", ")})`);
-  return names as ClusterSideKey[];
+  return envChoice("BENCH_CLUSTER_SIDES", SIDE_KEYS);
 }
 
 /** BENCH_CLUSTER_REPEATS=N: N repeats per side instead of the profile's (no latest files). */

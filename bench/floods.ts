@@ -31,6 +31,7 @@ import type { Failure, QuietWait, TargetCheck } from "./result.ts";
 import { names } from "./scenarios.ts";
 import { pinning, startKabar } from "./servers.ts";
 import {
+  envChoice,
   failRecorder,
   latestOf,
   profileMain,
@@ -500,13 +501,7 @@ export async function runFloods(opts: {
 
 /** The floods BENCH_FLOODS_ONLY names (comma-separated), or null for all of them. */
 function onlyPhases(): string[] | null {
-  const v = process.env.BENCH_FLOODS_ONLY;
-  if (v === undefined || v === "") return null;
-  const names = v.split(",").map((s) => s.trim());
-  for (const n of names)
-    if (!(FLOOD_PHASES as readonly string[]).includes(n))
-      throw new Error(`BENCH_FLOODS_ONLY: unknown flood ${n} (one of ${FLOOD_PHASES.join(", ")})`);
-  return names;
+  return envChoice("BENCH_FLOODS_ONLY", FLOOD_PHASES);
 }
 
 if (import.meta.main)

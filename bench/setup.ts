@@ -137,6 +137,20 @@ export function writeResults(
 }
 
 /** Removes the temp folder after a clean run; keeps it (server logs) if any phase failed. */
+/**
+ * A comma-separated list in the environment variable `name`, each item one of `allowed`; null
+ * when unset or empty (for the benchmarks' "only these" switches).
+ */
+export function envChoice<T extends string>(name: string, allowed: readonly T[]): T[] | null {
+  const v = process.env[name];
+  if (v === undefined || v === "") return null;
+  const names = v.split(",").map((s) => s.trim());
+  for (const n of names)
+    if (!(allowed as readonly string[]).includes(n))
+      throw new Error(`${name}: unknown ${n} (one of ${allowed.join(", ")})`);
+  return names as T[];
+}
+
 export function tidyTemp(tmp: string, failures: Failure[], log: (msg: string) => void): void {
   if (failures.length === 0) rmSync(tmp, { recursive: true, force: true });
   else log(`${failures.length} phase(s) failed; server logs kept in ${tmp}`);

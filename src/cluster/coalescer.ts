@@ -46,11 +46,6 @@ export class Coalescer<T> {
     private readonly clock: CoalescerClock = realClock,
   ) {}
 
-  /** The average gap between arrivals now, in ms. */
-  get averageGapMs(): number {
-    return this.gap;
-  }
-
   /** One arrival (one Redis message) of one or more items, in order. */
   add(items: readonly T[]): void {
     if (items.length === 0) return;
