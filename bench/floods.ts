@@ -13,9 +13,18 @@
 // 4. slow reader — one more member keeps the busy room busy with long messages (already in the
 //    quiet window this flood is compared with), then sockets in the room stop reading; the server
 //    should close them at WS_BACKPRESSURE_LIMIT_BYTES;
-// 5. open/close — one client connects and closes sockets as fast as it goes.
+// 5. open/close — one client connects and closes sockets as fast as it goes, from one address:
+//    the server runs with a per-address connect limit (CONNECT_RATE_PER_IP, the default 100/s,
+//    burst 1,000), which answers most of them 429 before the upgrade;
+// 6. open/close, spread — the same client from `spreadSources` addresses, which the per-address
+//    limit barely slows (what a client with many addresses does; reported, no target).
 // Each flood's p99 ÷ the p99 of the quiet window before it (target ≤ 2×), and at the end every well-behaved member's seq
-// list: nothing lost, repeated or unanswered, none refused. Writes
+// list: nothing lost, repeated or unanswered, none refused.
+// Then a reference for the burst, with the flood servers stopped: one room of `reference.members`
+// at a fixed message rate, its members' p99, then the same with `reference.extra` more members
+// in it (which only receive), on a bare `Bun.serve` (bench/baseline.ts) and on a fresh Kabar
+// (tuned settings) in turn — what the same growth of a room does to a server that does no more
+// than Bun's topics, measured in the same run. Writes
 // bench/results/<stamp>-floods-<profile>.json and floods-latest(.json|.md) (full) or
 // floods-latest-<profile>.* (tiny).
 import { mkdtempSync, readFileSync } from "node:fs";
@@ -24,12 +33,12 @@ import { join } from "node:path";
 import { Agent } from "./agent.ts";
 import { tracked } from "./cleanup.ts";
 import { type KabarSource, kabarSource, loadAvg } from "./cluster.ts";
-import type { FloodResult } from "./commands.ts";
+import type { FanoutCmd, FanoutResult, FloodResult, Target } from "./commands.ts";
 import { LineAgent } from "./line-agent.ts";
 import { type Machine, machine } from "./proc.ts";
 import type { Failure, QuietWait, TargetCheck } from "./result.ts";
 import { names } from "./scenarios.ts";
-import { pinning, startKabar } from "./servers.ts";
+import { pinning, type ServerProc, startBaseline, startKabar } from "./servers.ts";
 import {
   envChoice,
   failRecorder,
@@ -73,9 +82,15 @@ export interface FloodsProfile {
   slowReaders: number;
   pump: { perSec: number; bytes: number };
   openCloseConcurrency: number;
+  /** CONNECT_RATE_PER_IP of the server (the burst is 10×); every well-behaved client stays under. */
+  connectRatePerIp: number;
+  /** Source addresses of the spread open/close client. */
+  spreadSources: number;
   quietWaitMs: number;
   hosts: number;
   sources: number;
+  /** The burst's reference (see the top of this file). */
+  reference: { members: number; extra: number; deliveriesPerSec: number; ms: number };
 }
 
 export const FLOODS_PROFILES: Record<FloodsProfile["name"], FloodsProfile> = {
@@ -92,9 +107,13 @@ export const FLOODS_PROFILES: Record<FloodsProfile["name"], FloodsProfile> = {
     slowReaders: 3,
     pump: { perSec: 90, bytes: 16_000 },
     openCloseConcurrency: 16,
+    connectRatePerIp: 100,
+    spreadSources: 200,
     quietWaitMs: 15_000,
     hosts: 8,
     sources: 8,
+    // The busy room's shape: 50 members, 2 senders at 5 messages/s each, then the burst's 1,000.
+    reference: { members: 50, extra: 1000, deliveriesPerSec: 500, ms: 6000 },
   },
   tiny: {
     name: "tiny",
@@ -109,13 +128,23 @@ export const FLOODS_PROFILES: Record<FloodsProfile["name"], FloodsProfile> = {
     slowReaders: 1,
     pump: { perSec: 50, bytes: 4000 },
     openCloseConcurrency: 4,
+    connectRatePerIp: 20,
+    spreadSources: 20,
     quietWaitMs: 0,
     hosts: 2,
     sources: 2,
+    reference: { members: 10, extra: 100, deliveriesPerSec: 100, ms: 1000 },
   },
 };
 
-export const FLOOD_PHASES = ["quiet", "flood", "burst", "slow", "openClose"] as const;
+export const FLOOD_PHASES = [
+  "quiet",
+  "flood",
+  "burst",
+  "slow",
+  "openClose",
+  "openCloseSpread",
+] as const;
 export type FloodPhase = (typeof FLOOD_PHASES)[number];
 
 export interface FloodsResult {
@@ -139,6 +168,9 @@ export interface FloodsResult {
   burst?: BurstResult;
   slow?: SlowStatus;
   openClose?: ChurnStopResult;
+  openCloseSpread?: ChurnStopResult;
+  /** The burst's reference: the same room growth on bare Bun and on Kabar. */
+  reference?: Partial<Record<ServerProc["name"], RoomGrowth>>;
   collect?: SteadyCollectResult;
   failures: Failure[];
   targets: TargetCheck[];
@@ -149,8 +181,22 @@ const PHASE_NAMES: Record<Exclude<FloodPhase, "quiet">, string> = {
   flood: "one user flooding (rate-limited)",
   burst: "a 1,000-member burst into the busy room",
   slow: "slow readers in the busy room",
-  openClose: "a client opening and closing sockets as fast as it can",
+  openClose: "a client opening and closing sockets as fast as it can, from one address",
+  openCloseSpread: "the same client from many addresses",
 };
+
+/** One server's room before and after it grew (its first members' deliveries only). */
+export interface RoomGrowth {
+  small: FanoutResult;
+  big: FanoutResult;
+}
+
+/** Floods a per-client target does not apply to: reported only. */
+const REPORTED_ONLY: ReadonlySet<FloodPhase> = new Set(["openCloseSpread"]);
+
+/** The spread open/close client's source addresses: 127.0.2.1, 127.0.2.2, … */
+export const spreadSources = (n: number): string[] =>
+  Array.from({ length: n }, (_, k) => `127.0.${2 + Math.floor(k / 250)}.${(k % 250) + 1}`);
 
 export function checkFloodsTargets(r: FloodsResult): TargetCheck[] {
   const fail = r.failures.map((f) => `${f.phase} threw: ${f.error.slice(0, 100)}`);
@@ -162,13 +208,14 @@ export function checkFloodsTargets(r: FloodsResult): TargetCheck[] {
     const ok = quiet !== undefined && w !== undefined && quiet.count > 0 && w.count > 0;
     const ratio = ok ? w.p99Ms / quiet.p99Ms : Number.NaN;
     const name = PHASE_NAMES[phase].replace("1,000", String(r.settings.burst));
+    const reported = REPORTED_ONLY.has(phase);
     out.push({
       name: `others' p99 beside ${name} ÷ the quiet window before it`,
-      target: "≤ 2×",
+      target: reported ? "reported" : "≤ 2×",
       measured: ok
         ? `${round(ratio, 2)}× (${w.p99Ms} ms vs ${quiet.p99Ms} ms)`
         : [...fail, "MISSING window"].join("; "),
-      met: ok && fail.length === 0 ? ratio <= 2 : false,
+      met: reported ? (ok ? null : false) : ok && fail.length === 0 ? ratio <= 2 : false,
     });
     // The same without the busy room's own members: what the flood does to the rest of the
     // server (a burst makes the busy room itself 21× bigger, and each of its messages as dear).
@@ -204,6 +251,27 @@ export function checkFloodsTargets(r: FloodsResult): TargetCheck[] {
       ? `${f.rateLimited} of ${f.sent} frames rate_limited, ${f.echoes} echoed, ${f.unexpectedCloses} closed`
       : "MISSING",
     met: f !== undefined && f.rateLimited > f.sent / 2,
+  });
+  for (const name of ["baseline", "kabar"] as const) {
+    const g = r.reference?.[name];
+    const who = name === "baseline" ? "bare Bun.serve" : "Kabar";
+    out.push({
+      name: `reference: ${who}, one room of ${r.settings.reference.members} growing by ${r.settings.reference.extra} members — its members' p99 after ÷ before`,
+      target: "reported",
+      measured: g
+        ? `${round(g.big.latency.p99Ms / g.small.latency.p99Ms, 2)}× (${g.big.latency.p99Ms} ms vs ${g.small.latency.p99Ms} ms; lost ${g.small.lost + g.big.lost})`
+        : [...fail, "MISSING"].join("; "),
+      met: g === undefined ? false : null,
+    });
+  }
+  const oc = r.openClose;
+  out.push({
+    name: "the one-address open/close client is held to CONNECT_RATE_PER_IP",
+    target: "the rest answered 429, no other failure",
+    measured: oc
+      ? `${oc.ops} opened and closed, ${oc.limited} answered 429, ${oc.failed - oc.limited} failed otherwise`
+      : "MISSING",
+    met: oc !== undefined && oc.limited > 0 && oc.failed === oc.limited,
   });
   const s = r.slow;
   out.push({
@@ -242,11 +310,17 @@ export function floodsMarkdown(r: FloodsResult): string {
   if (r.burst)
     lines.push(
       "",
-      `Burst: ${r.burst.opened} opened (${r.burst.failed} failed) in ${r.burst.openMs} ms. Open/close: ${r.openClose?.ops ?? "–"} ops at ${r.openClose?.opsPerSec ?? "–"}/s (${r.openClose?.failed ?? "–"} failed).`,
+      `Burst: ${r.burst.opened} opened (${r.burst.failed} failed) in ${r.burst.openMs} ms. ${churnLine("Open/close, one address", r.openClose)} ${churnLine(`Open/close, ${p.spreadSources} addresses`, r.openCloseSpread)}`,
     );
   if (r.failures.length)
     lines.push("", ...r.failures.map((f) => `- FAILED ${f.phase}: ${f.error}`));
   return `${lines.join("\n")}\n`;
+}
+
+function churnLine(what: string, c: ChurnStopResult | undefined): string {
+  if (c === undefined) return `${what}: –.`;
+  const attempts = c.ops + c.failed;
+  return `${what}: ${c.ops} ops at ${c.opsPerSec}/s, ${c.limited} answered 429 (${Math.round((attempts * 1000) / c.ms)} attempts/s), ${c.failed - c.limited} failed otherwise.`;
 }
 
 export async function runFloods(opts: {
@@ -270,7 +344,9 @@ export async function runFloods(opts: {
     RATE_LIMIT_REFILL_PER_SECOND: "100",
     WS_BACKPRESSURE_LIMIT_BYTES: "1048576",
     ROOM_HISTORY_SIZE: "100",
-    CONNECT_RATE_PER_IP: "0",
+    // What a server on its defaults has: the open/close client is held to it, and every
+    // well-behaved client stays far under it (8 source addresses).
+    CONNECT_RATE_PER_IP: String(p.connectRatePerIp),
   };
   const failures: Failure[] = [];
   const background: QuietWait[] = [];
@@ -289,13 +365,17 @@ export async function runFloods(opts: {
     flood: steadyN + p.burst + p.slowReaders + 1,
     openClose: steadyN + p.burst + p.slowReaders + 2,
   };
+  const serverOpts = (name: string) => ({
+    core: core(SERVER_CORE),
+    logFile: join(tmp, `${name}.log`),
+    gcDir: tmp,
+  });
+  /** BENCH_FLOODS_ONLY=burst,openClose: only these floods (for trying a change; no latest files). */
+  const only = onlyPhases();
+  /** The users' tokens and database, for the reference's servers. */
+  let users: { tokens: string[]; dbUrl: string } | null = null;
   try {
     log(`profile ${p.name}; ${pinned ? "pinned" : "not pinned"}; temp ${tmp}`);
-    const serverOpts = (name: string) => ({
-      core: core(SERVER_CORE),
-      logFile: join(tmp, `${name}.log`),
-      gcDir: tmp,
-    });
     const { tokensFile, dbUrl } = await socketUsers({
       env: kabarEnv,
       dataDir,
@@ -344,8 +424,6 @@ export async function runFloods(opts: {
       10_000,
     );
     await Bun.sleep(Math.min(2000, p.windowMs));
-    /** BENCH_FLOODS_ONLY=burst,openClose: only these floods (for trying a change; no latest files). */
-    const only = onlyPhases();
     /** `prepare`: what the flood's quiet window already has (the slow readers' busy room). */
     const window = async (
       phase: FloodPhase,
@@ -372,6 +450,7 @@ export async function runFloods(opts: {
     };
     await window("quiet", () => Bun.sleep(p.windowMs));
     const tokens = (JSON.parse(readFileSync(tokensFile, "utf8")) as { tokens: string[] }).tokens;
+    users = { tokens, dbUrl };
     const flooder = Agent.start("floods-flooder", {
       core: core(CLIENT_CORE),
       progress: opts.progress,
@@ -432,27 +511,32 @@ export async function runFloods(opts: {
       () => slow.call({ op: "pump", ...slowCmd }, 30_000),
     );
     const openClose = client("open-close", ATTACKER_NICE);
-    await window("openClose", async () => {
-      await openClose.call(
-        {
-          op: "churn",
-          ...ends,
-          file: tokensFile,
-          tokenOffset: at.openClose,
-          users: 1,
-          rooms: [],
-          ratePerSec: 0,
-          concurrency: p.openCloseConcurrency,
-          join: false,
-          maxMs: p.windowMs,
-          maxOps: 1_000_000,
-          timeoutMs: 10_000,
-        },
-        10_000,
-      );
-      await Bun.sleep(p.windowMs);
-      out.openClose = await openClose.call<ChurnStopResult>({ op: "churnStop" }, 30_000);
-    });
+    /** Connect → welcome → close as fast as 16 in flight go, from `sources`, for one window. */
+    const openCloseWindow = (phase: "openClose" | "openCloseSpread", sources: string[]) =>
+      window(phase, async () => {
+        await openClose.call(
+          {
+            op: "churn",
+            ...ends,
+            sources,
+            file: tokensFile,
+            tokenOffset: at.openClose,
+            users: 1,
+            rooms: [],
+            ratePerSec: 0,
+            concurrency: p.openCloseConcurrency,
+            join: false,
+            maxMs: p.windowMs,
+            maxOps: 1_000_000,
+            timeoutMs: 10_000,
+          },
+          10_000,
+        );
+        await Bun.sleep(p.windowMs);
+        out[phase] = await openClose.call<ChurnStopResult>({ op: "churnStop" }, 30_000);
+      });
+    await openCloseWindow("openClose", ["127.0.1.1"]);
+    await openCloseWindow("openCloseSpread", spreadSources(p.spreadSources));
     out.collect = await steady.call<SteadyCollectResult>(
       { op: "collect", drainMs: 10_000 },
       30_000,
@@ -465,6 +549,34 @@ export async function runFloods(opts: {
     fail("floods", e);
   } finally {
     for (const s of stops.splice(0).reverse()) await s();
+  }
+  if (users !== null && (only === null || only.includes("burst"))) {
+    for (const name of ["baseline", "kabar"] as const) {
+      try {
+        await quiet(`reference ${name}`);
+        const env = { ...tunedEnv(dataDir), DATABASE_URL: users.dbUrl };
+        const server =
+          name === "baseline"
+            ? await startBaseline(env, serverOpts(`reference-${name}`))
+            : await startKabar(env, serverOpts(`reference-${name}`));
+        const stop = tracked(() => server.stop());
+        try {
+          const hosts = endpoints(p, [server.port]).hosts;
+          const growth = await roomGrowth(server, users.tokens, hosts, p, {
+            core: core(CLIENT_CORE),
+            progress: opts.progress,
+          });
+          out.reference = { ...out.reference, [name]: growth };
+          log(
+            `reference ${name}: p99 ${growth.small.latency.p99Ms} → ${growth.big.latency.p99Ms} ms`,
+          );
+        } finally {
+          await stop();
+        }
+      } catch (e) {
+        fail(`reference ${name}`, e);
+      }
+    }
   }
   const result: FloodsResult = {
     version: 1,
@@ -497,6 +609,54 @@ export async function runFloods(opts: {
   );
   tidyTemp(tmp, failures, log);
   return { result, files };
+}
+
+/**
+ * One room of `reference.members` on `server` at a fixed message rate (its 2 first members send):
+ * their deliveries' latency, then again once `reference.extra` more sockets joined it.
+ */
+async function roomGrowth(
+  server: ServerProc,
+  tokens: string[],
+  hosts: string[],
+  p: FloodsProfile,
+  agentOpts: { core: number; progress: boolean },
+): Promise<RoomGrowth> {
+  const r = p.reference;
+  const agent = Agent.start(`floods-reference-${server.name}`, agentOpts);
+  const stop = tracked(() => agent.stop());
+  try {
+    const target: Target = { hosts, port: server.port, tokens };
+    const rooms = ["floods-reference"];
+    const open = async (group: string, count: number, create: boolean) => {
+      const o = await agent.call(
+        { op: "open", group, target, count, concurrency: 32, rooms, create, timeoutMs: 15_000 },
+        120_000,
+      );
+      if (o.failed > 0) throw new Error(`${o.failed} of ${group} failed: ${o.errors[0] ?? "?"}`);
+    };
+    const cmd: FanoutCmd = {
+      op: "fanout",
+      group: "members",
+      senders: 2,
+      mode: "rate",
+      window: 1,
+      deliveriesPerSec: r.deliveriesPerSec,
+      warmupMs: 500,
+      durationMs: r.ms,
+      drainMs: 5_000,
+      maxMessages: 1_000_000,
+      serverPid: server.pid,
+      suffix: "",
+    };
+    await open("members", r.members, true);
+    const small = await agent.call(cmd, r.ms + 30_000);
+    await open("extra", r.extra, false);
+    const big = await agent.call(cmd, r.ms + 30_000);
+    return { small, big };
+  } finally {
+    await stop();
+  }
 }
 
 /** The floods BENCH_FLOODS_ONLY names (comma-separated), or null for all of them. */

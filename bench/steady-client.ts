@@ -112,7 +112,10 @@ export interface ChurnStartCmd extends Endpoints {
 }
 export interface ChurnStopResult {
   ops: number;
+  /** Every operation that did not complete, `limited` included. */
   failed: number;
+  /** Of those, upgrades answered 429 (CONNECT_RATE_PER_IP). */
+  limited: number;
   ms: number;
   opsPerSec: number;
   errors: string[];
@@ -512,6 +515,7 @@ async function churnLoop(cmd: ChurnStartCmd): Promise<ChurnStopResult> {
   let started = 0;
   let ops = 0;
   let failed = 0;
+  let limited = 0;
   const errs = new Set<string>();
   const one = async (n: number) => {
     try {
@@ -530,7 +534,9 @@ async function churnLoop(cmd: ChurnStartCmd): Promise<ChurnStopResult> {
       ops++;
     } catch (e) {
       failed++;
-      if (errs.size < 5) errs.add(e instanceof Error ? e.message : String(e));
+      const message = e instanceof Error ? e.message : String(e);
+      if (message.includes("HTTP/1.1 429")) limited++;
+      else if (errs.size < 5) errs.add(message);
     }
   };
   const more = () => !churnStop && performance.now() < deadline && started < cmd.maxOps;
@@ -557,6 +563,7 @@ async function churnLoop(cmd: ChurnStartCmd): Promise<ChurnStopResult> {
   return {
     ops,
     failed,
+    limited,
     ms: round(ms, 1),
     opsPerSec: Math.round((ops * 1000) / ms),
     errors: [...errs],

@@ -44,6 +44,8 @@ export interface Config {
   maxConnectionsPerUser: number;
   /** New sockets per second per client address (burst 10×); 0: no limit. Per node. */
   connectRatePerIp: number;
+  /** CONNECT_REFUSAL_DELAY_MS: how long a 429 of CONNECT_RATE_PER_IP is held before it is sent. */
+  connectRefusalDelayMs: number;
   /** Upgrades run per event-loop turn; past it they wait for a later turn. 0: no pacing. */
   wsUpgradesPerTurn: number;
   maxRooms: number;
@@ -279,6 +281,14 @@ export const SETTINGS: readonly Setting[] = [
     schema: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
   },
   {
+    env: "CONNECT_REFUSAL_DELAY_MS",
+    key: "connectRefusalDelayMs",
+    kind: "int",
+    fallback: "250",
+    help: "a 429 of CONNECT_RATE_PER_IP is sent this long after the request (at most 1,000 held at once), so a client that retries at once is slowed to its own concurrency; 0: at once",
+    schema: Type.Integer({ minimum: 0, maximum: 60_000 }),
+  },
+  {
     env: "WS_UPGRADES_PER_TURN",
     key: "wsUpgradesPerTurn",
     kind: "int",
@@ -463,6 +473,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     wsBackpressureLimitBytes: (out.wsBackpressureLimitBytes as number | undefined) ?? 1048576,
     maxConnectionsPerUser: (out.maxConnectionsPerUser as number | undefined) ?? 20,
     connectRatePerIp: (out.connectRatePerIp as number | undefined) ?? 100,
+    connectRefusalDelayMs: (out.connectRefusalDelayMs as number | undefined) ?? 250,
     wsUpgradesPerTurn: (out.wsUpgradesPerTurn as number | undefined) ?? 8,
     maxRooms: (out.maxRooms as number | undefined) ?? 10000,
     maxRoomsPerUser: (out.maxRoomsPerUser as number | undefined) ?? 50,

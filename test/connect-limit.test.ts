@@ -1,10 +1,11 @@
 // CONNECT_RATE_PER_IP: the per-address token bucket (burst 10× the rate) on its own with a chosen
 // clock, and against a real server: upgrades over the burst get HTTP 429 with Retry-After before
 // any upgrade, from that address only, on both upgrade paths; tokens come back at the rate; 0
-// turns the limit off. The bucket map stays bounded under a flood of distinct addresses.
+// turns the limit off. The bucket map stays bounded under a flood of distinct addresses. A 429 is
+// held CONNECT_REFUSAL_DELAY_MS before it is sent (at most MAX_DELAYED at once).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { loadConfig } from "../src/config.ts";
-import { addressKey, ConnectLimit } from "../src/rest/connect-limit.ts";
+import { addressKey, ConnectLimit, DelayedRefusals } from "../src/rest/connect-limit.ts";
 import { Client, createUser, startServer, type TestServer, type TestUser } from "./helpers.ts";
 import { RawConn, upgradeRequest } from "./tcp-raw.ts";
 
@@ -82,10 +83,11 @@ async function upgradeStatus(
   srv: TestServer,
   path: string,
   from = "127.0.0.1",
+  ms?: number,
 ): Promise<{ status: number; headers: Record<string, string>; body: string }> {
   const conn = await RawConn.open(srv.port, from);
   conn.write(upgradeRequest(path));
-  const { status, headers } = await conn.head();
+  const { status, headers } = await conn.head(ms);
   const length = Number(headers["content-length"] ?? 0);
   await conn.until((b) => b.length - b.indexOf("\r\n\r\n") - 4 >= length, 1000);
   const body = status === 101 ? "" : (await conn.head()).rest.toString();
@@ -97,7 +99,11 @@ describe("CONNECT_RATE_PER_IP=2 on a real server (burst 20)", () => {
   let srv: TestServer;
   let alice: TestUser;
   beforeAll(async () => {
-    srv = await startServer({ CONNECT_RATE_PER_IP: "2", BOT_ENABLED: "false" });
+    srv = await startServer({
+      CONNECT_RATE_PER_IP: "2",
+      CONNECT_REFUSAL_DELAY_MS: "0",
+      BOT_ENABLED: "false",
+    });
     alice = await createUser(srv);
   });
   afterAll(() => srv.stop());
@@ -156,5 +162,59 @@ describe("CONNECT_RATE_PER_IP=0 turns the limit off", () => {
       Array.from({ length: 100 }, () => upgradeStatus(srv, "/api/v1/ws", "127.0.21.1")),
     );
     expect(statuses.every((s) => s.status === 101)).toBe(true);
+  });
+});
+
+describe("CONNECT_REFUSAL_DELAY_MS: a 429 is held before it is sent", () => {
+  test("DelayedRefusals: held delayMs, at most `max` at once, 0 answers at once", async () => {
+    const answer = () => new Response("no", { status: 429 });
+    const r = new DelayedRefusals(80, 2);
+    const t0 = performance.now();
+    const held = [r.hold(answer), r.hold(answer)];
+    expect(held.every((h) => h instanceof Promise)).toBe(true);
+    expect(r.size).toBe(2);
+    expect(r.hold(answer)).toBeInstanceOf(Response); // over the cap: at once
+    const answered = await Promise.all(held);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(75);
+    expect(answered.map((a) => a.status)).toEqual([429, 429]);
+    expect(r.size).toBe(0);
+    expect(new DelayedRefusals(0).hold(answer)).toBeInstanceOf(Response);
+    expect(loadConfig({}).connectRefusalDelayMs).toBe(250);
+    expect(() => loadConfig({ CONNECT_REFUSAL_DELAY_MS: "-1" })).toThrow(
+      /^CONNECT_REFUSAL_DELAY_MS:/,
+    );
+  });
+
+  let srv: TestServer;
+  let alice: TestUser;
+  beforeAll(async () => {
+    srv = await startServer({
+      CONNECT_RATE_PER_IP: "1",
+      CONNECT_REFUSAL_DELAY_MS: "400",
+      BOT_ENABLED: "false",
+    });
+    alice = await createUser(srv);
+  });
+  afterAll(() => srv.stop());
+
+  test("over the burst, 20 at once are each answered 429 after the delay; others are not held", async () => {
+    const path = `/api/v1/ws?token=${alice.token}`;
+    for (let i = 0; i < 10; i++)
+      expect((await upgradeStatus(srv, path, "127.0.22.1")).status).toBe(101);
+    const t0 = performance.now();
+    const timed = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const s = await upgradeStatus(srv, path, "127.0.22.1", 3000);
+        return { status: s.status, ms: performance.now() - t0 };
+      }),
+    );
+    expect(timed.every((t) => t.status === 429)).toBe(true);
+    for (const t of timed) expect(t.ms).toBeGreaterThanOrEqual(380);
+    // Held side by side, not one after another.
+    expect(Math.max(...timed.map((t) => t.ms))).toBeLessThan(2000);
+    // Meanwhile another address upgrades at once, and REST answers.
+    const t1 = performance.now();
+    expect((await upgradeStatus(srv, path, "127.0.22.2")).status).toBe(101);
+    expect(performance.now() - t1).toBeLessThan(300);
   });
 });

@@ -35,23 +35,29 @@ describe.skipIf(!redisAvailable())("RedisHistory", () => {
     return found.map((k) => k.slice(prefix.length)).sort();
   };
 
-  test("key layout: a meta hash and a stream capped at size, both expiring; drop removes both", async () => {
+  test("key layout: a meta hash and a list capped at size, both expiring; drop removes both", async () => {
     const p = freshPrefix();
     const h = await open(p);
     const pos = await h.position("quiet", Date.now());
     expect(await keys(p)).toEqual(["hmeta:quiet"]);
     for (let i = 1; i <= 8; i++) await h.append("r", chat("r", `c${i}`), Date.now());
-    expect(await keys(p)).toEqual(["hist:r", "hmeta:quiet", "hmeta:r"]);
+    expect(await keys(p)).toEqual(["hlist:r", "hmeta:quiet", "hmeta:r"]);
     const a = await admin();
     const meta = (await a.send("HGETALL", [`${p}hmeta:r`])) as Record<string, string>;
     expect(meta.s).toBe("8");
     expect(typeof meta.e).toBe("string");
     expect(await a.send("HGETALL", [`${p}hmeta:quiet`])).toEqual({ e: pos.epoch, s: "0" });
-    expect(await a.send("XLEN", [`${p}hist:r`])).toBe(LIMITS.size);
-    const entries = (await a.send("XRANGE", [`${p}hist:r`, "-", "+"])) as [string, string[]][];
-    expect(entries.map((e) => e[0])).toEqual(["4-0", "5-0", "6-0", "7-0", "8-0"]);
-    expect(JSON.parse(entries[0]?.[1]?.[1] ?? "null")).toMatchObject({ content: "c4", room: "r" });
-    for (const k of ["hmeta:r", "hist:r", "hmeta:quiet"]) {
+    // The newest `size` messages, oldest first: seq 4 … 8 (the last is the meta hash's s).
+    const entries = (await a.send("LRANGE", [`${p}hlist:r`, "0", "-1"])) as string[];
+    expect(entries.map((e) => (JSON.parse(e) as { content: string }).content)).toEqual([
+      "c4",
+      "c5",
+      "c6",
+      "c7",
+      "c8",
+    ]);
+    expect(JSON.parse(entries[0] ?? "null")).toMatchObject({ content: "c4", room: "r" });
+    for (const k of ["hmeta:r", "hlist:r", "hmeta:quiet"]) {
       const ttl = (await a.send("PTTL", [p + k])) as number;
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(LIMITS.ttlMs);
@@ -61,14 +67,14 @@ describe.skipIf(!redisAvailable())("RedisHistory", () => {
     expect(await keys(p)).toEqual([]);
   });
 
-  test("size 0 writes no stream", async () => {
+  test("size 0 writes no list", async () => {
     const p = freshPrefix();
     const h = await open(p, { ...LIMITS, size: 0 });
     await h.append("r", chat("r", "x"), Date.now());
     expect(await keys(p)).toEqual(["hmeta:r"]);
   });
 
-  test("a stream left without its meta hash is discarded with the new epoch", async () => {
+  test("a list left without its meta hash is discarded with the new epoch", async () => {
     const p = freshPrefix();
     const h = await open(p);
     const old = await h.append("r", chat("r", "old"), Date.now());

@@ -51,6 +51,8 @@ const V1_1: ReadonlyArray<Omit<SpecSetting, "since">> = [
   { env: "HISTORY_MAX_BYTES", shown: "67108864" },
   { env: "CONNECT_RATE_PER_IP" }, // "a default that a busy office behind one NAT does not hit"
   // Not in the spec: upgrades per event-loop turn (a burst of connects does not stall the rest).
+  // Not in the spec: how long a connect-limit 429 is held (a client retrying at once is slowed).
+  { env: "CONNECT_REFUSAL_DELAY_MS", shown: "250" },
   { env: "WS_UPGRADES_PER_TURN", shown: "8" },
 ];
 

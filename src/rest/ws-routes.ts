@@ -8,6 +8,7 @@ import { type Format, normalizeContent } from "../protocol.ts";
 import { StoreUnavailableError } from "../users/store.ts";
 import type { Conn } from "../ws/connection.ts";
 import { roomSummary } from "../ws/hub.ts";
+import { DelayedRefusals } from "./connect-limit.ts";
 import { currentUser, type Deps, superuser } from "./context.ts";
 import { detail, HttpError } from "./errors.ts";
 import { ROUTE_DOCS } from "./route-docs.ts";
@@ -24,6 +25,7 @@ import { BroadcastBody } from "./schemas.ts";
  */
 export function wsUpgrade(deps: Deps) {
   const { hub, tokens, log, connectLimit, upgradePacer: pacer, clientAddress } = deps;
+  const refusals = new DelayedRefusals(deps.config.connectRefusalDelayMs);
   /** Connect-rate refusals logged since the last log line about them (one line per second). */
   let refused = 0;
   let refusedLogAt = 0;
@@ -62,9 +64,11 @@ export function wsUpgrade(deps: Deps) {
           refused = 0;
           refusedLogAt = now;
         }
-        return detail(429, "Too many new connections from this address", {
-          "retry-after": String(wait),
-        });
+        return refusals.hold(() =>
+          detail(429, "Too many new connections from this address", {
+            "retry-after": String(wait),
+          }),
+        );
       }
     }
     const turn = pacer.enabled ? pacer.admit() : true;

@@ -27,6 +27,7 @@ import {
 import type { RoomInfo, RoomRegistry } from "../rooms/registry.ts";
 import type { UserStore } from "../users/store.ts";
 import { Conn, type Socket } from "./connection.ts";
+import { EchoWaits } from "./echo-waits.ts";
 import { Fanout } from "./fanout.ts";
 import type { Handler, Handlers } from "./handler.ts";
 import { Membership } from "./membership.ts";
@@ -74,8 +75,8 @@ export class Hub {
   private readonly commands = new Map<string, Command>();
   /** Joins in progress, by room: what arrives for the room while its history is read. */
   private readonly joining = new Map<string, Set<Joining>>();
-  /** Cluster mode: what to do once a socket's own message came back in the room's order. */
-  private readonly afterEcho = new Map<string, () => void>();
+  /** Cluster mode: this node's room messages until they come back in the room's order. */
+  private readonly echoWaits = new EchoWaits(ECHO_WAIT_MS);
   private nextId = 1;
 
   constructor(
@@ -240,7 +241,7 @@ export class Hub {
         local_members: local.members,
         joining_rooms: this.joining.size,
         joining_sockets: joins,
-        after_echo: this.afterEcho.size,
+        after_echo: this.echoWaits.size,
       },
     };
     const parts = {
@@ -529,22 +530,13 @@ export class Hub {
     }
     // The echo comes back through Redis; the sender's later answers wait for it (Conn.held).
     // ECHO_WAIT_MS after Redis's answer the sender goes on regardless.
-    const k = from.messageSent(bot !== undefined);
-    let done = false;
-    const echoed = (withBot: boolean) => {
-      if (done) return;
-      done = true;
-      this.afterEcho.delete(m.id);
-      from.echoedUpTo(k, withBot ? bot : undefined);
-    };
-    this.afterEcho.set(m.id, () => echoed(true));
+    const waits = this.echoWaits;
+    const wait = waits.start(m.id, from, from.messageSent(bot !== undefined), bot);
     history.append(room, m, now, this.broker.announce?.(room, from.id)).then(
-      () => {
-        if (!done) setTimeout(() => echoed(false), ECHO_WAIT_MS);
-      },
+      () => waits.answered(m.id, wait),
       (e) => {
         this.log.warn("room message not published", { room, error: errorText(e) });
-        echoed(false);
+        waits.failed(m.id, wait);
         from.send(errors.unavailable());
       },
     );
@@ -605,13 +597,7 @@ export class Hub {
         const own = fromNode === this.nodeId ? this.sessions.find(m.from, e.c) : null;
         this.hold(m);
         this.fanout.roomMessage(m, own);
-        if (fromNode === this.nodeId) {
-          const then = this.afterEcho.get(m.id);
-          if (then !== undefined) {
-            this.afterEcho.delete(m.id);
-            then();
-          }
-        }
+        if (fromNode === this.nodeId) this.echoWaits.echoed(m.id);
         break;
       }
       case "room_closed":
