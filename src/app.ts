@@ -11,7 +11,7 @@ import { errorText, type Logger } from "./log.ts";
 import { CONTENT_TYPE as METRICS_CONTENT } from "./metrics/registry.ts";
 import { apiDocs } from "./rest/api-docs.ts";
 import { ClientAddress } from "./rest/client-address.ts";
-import { ConnectLimit } from "./rest/connect-limit.ts";
+import { ConnectLimit, DelayedRefusals } from "./rest/connect-limit.ts";
 import { detail, HttpError, validationDetail } from "./rest/errors.ts";
 import type { LoginThrottle } from "./rest/login-throttle.ts";
 import { nameRoutes } from "./rest/names.ts";
@@ -162,6 +162,7 @@ export async function createKabar(config: Config, options: KabarOptions): Promis
   await hub.joinCluster();
   const tokens = new Tokens(config.secretKey, config.accessTokenExpireMinutes, users);
   const connectLimit = new ConnectLimit(config.connectRatePerIp);
+  const refusals = new DelayedRefusals(config.connectRefusalDelayMs);
   const upgradePacer = new UpgradePacer(config.wsUpgradesPerTurn);
   const clientAddress = new ClientAddress(config.forwardedAllowIps);
   const deps = {
@@ -172,6 +173,7 @@ export async function createKabar(config: Config, options: KabarOptions): Promis
     hub,
     loginThrottle: options.loginThrottle,
     connectLimit,
+    refusals,
     upgradePacer,
     clientAddress,
   };

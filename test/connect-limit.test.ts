@@ -6,7 +6,14 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { loadConfig } from "../src/config.ts";
 import { addressKey, ConnectLimit, DelayedRefusals } from "../src/rest/connect-limit.ts";
-import { Client, createUser, startServer, type TestServer, type TestUser } from "./helpers.ts";
+import {
+  adminUser,
+  Client,
+  createUser,
+  startServer,
+  type TestServer,
+  type TestUser,
+} from "./helpers.ts";
 import { RawConn, upgradeRequest } from "./tcp-raw.ts";
 
 describe("ConnectLimit (chosen clock)", () => {
@@ -187,13 +194,15 @@ describe("CONNECT_REFUSAL_DELAY_MS: a 429 is held before it is sent", () => {
 
   let srv: TestServer;
   let alice: TestUser;
+  let admin: TestUser;
   beforeAll(async () => {
     srv = await startServer({
       CONNECT_RATE_PER_IP: "1",
-      CONNECT_REFUSAL_DELAY_MS: "400",
+      CONNECT_REFUSAL_DELAY_MS: "800",
       BOT_ENABLED: "false",
     });
     alice = await createUser(srv);
+    admin = await adminUser(srv);
   });
   afterAll(() => srv.stop());
 
@@ -202,16 +211,27 @@ describe("CONNECT_REFUSAL_DELAY_MS: a 429 is held before it is sent", () => {
     for (let i = 0; i < 10; i++)
       expect((await upgradeStatus(srv, path, "127.0.22.1")).status).toBe(101);
     const t0 = performance.now();
-    const timed = await Promise.all(
+    const pending = Promise.all(
       Array.from({ length: 20 }, async () => {
-        const s = await upgradeStatus(srv, path, "127.0.22.1", 3000);
+        const s = await upgradeStatus(srv, path, "127.0.22.1", 5000);
         return { status: s.status, ms: performance.now() - t0 };
       }),
     );
+    // While they wait, the internals show them held (GET /ws/internals, superusers only).
+    let held = 0;
+    for (let i = 0; i < 100 && held < 20; i++) {
+      const res = await fetch(`${srv.api}/ws/internals`, {
+        headers: { authorization: `Bearer ${admin.token}` },
+      });
+      held = ((await res.json()) as { upgrades: { refusals_held: number } }).upgrades.refusals_held;
+      if (held < 20) await Bun.sleep(5);
+    }
+    expect(held).toBe(20);
+    const timed = await pending;
     expect(timed.every((t) => t.status === 429)).toBe(true);
-    for (const t of timed) expect(t.ms).toBeGreaterThanOrEqual(380);
-    // Held side by side, not one after another.
-    expect(Math.max(...timed.map((t) => t.ms))).toBeLessThan(2000);
+    for (const t of timed) expect(t.ms).toBeGreaterThanOrEqual(780);
+    // Held side by side, not one after another (20 × 800 ms would be 16 s).
+    expect(Math.max(...timed.map((t) => t.ms))).toBeLessThan(4000);
     // Meanwhile another address upgrades at once, and REST answers.
     const t1 = performance.now();
     expect((await upgradeStatus(srv, path, "127.0.22.2")).status).toBe(101);

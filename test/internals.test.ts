@@ -49,6 +49,10 @@ test("sizes follow a socket in and out of a room and come back to where they wer
     joining_sockets: 0,
     after_echo: 0,
   });
+  // Upgrades waiting for a turn (WS_UPGRADES_PER_TURN), 429s held (CONNECT_REFUSAL_DELAY_MS),
+  // connect-limit buckets (CONNECT_RATE_PER_IP).
+  expect(before.upgrades).toMatchObject({ waiting: 0, refusals_held: 0 });
+  expect(before.upgrades?.connect_buckets).toBeGreaterThanOrEqual(0);
   expect(before.registry).toMatchObject({ rooms: 0, members: 0 });
   expect(before.presence).toMatchObject({ rooms: 0, members: 0 });
   expect(before.history).toMatchObject({ rooms: 0, messages: 0 });

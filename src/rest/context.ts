@@ -6,7 +6,7 @@ import type { Logger } from "../log.ts";
 import type { UserRecord, UserStore } from "../users/store.ts";
 import type { Hub } from "../ws/hub.ts";
 import type { ClientAddress } from "./client-address.ts";
-import type { ConnectLimit } from "./connect-limit.ts";
+import type { ConnectLimit, DelayedRefusals } from "./connect-limit.ts";
 import { HttpError } from "./errors.ts";
 import type { LoginThrottle } from "./login-throttle.ts";
 import type { UpgradePacer } from "./upgrade-pacer.ts";
@@ -21,6 +21,8 @@ export interface Deps {
   loginThrottle?: LoginThrottle;
   /** CONNECT_RATE_PER_IP: one per app, shared by both upgrade routes (`/ws` and `/ws/`). */
   connectLimit: ConnectLimit;
+  /** Connect-limit 429s held before they are sent (CONNECT_REFUSAL_DELAY_MS). */
+  refusals: DelayedRefusals;
   /** WS_UPGRADES_PER_TURN: one per app, shared by both upgrade routes. */
   upgradePacer: UpgradePacer;
   /** The client's address: the TCP peer, or X-Forwarded-For from a trusted proxy. */

@@ -8,7 +8,6 @@ import { type Format, normalizeContent } from "../protocol.ts";
 import { StoreUnavailableError } from "../users/store.ts";
 import type { Conn } from "../ws/connection.ts";
 import { roomSummary } from "../ws/hub.ts";
-import { DelayedRefusals } from "./connect-limit.ts";
 import { currentUser, type Deps, superuser } from "./context.ts";
 import { detail, HttpError } from "./errors.ts";
 import { ROUTE_DOCS } from "./route-docs.ts";
@@ -24,8 +23,7 @@ import { BroadcastBody } from "./schemas.ts";
  * so the client should retry later rather than log in again.
  */
 export function wsUpgrade(deps: Deps) {
-  const { hub, tokens, log, connectLimit, upgradePacer: pacer, clientAddress } = deps;
-  const refusals = new DelayedRefusals(deps.config.connectRefusalDelayMs);
+  const { hub, tokens, log, connectLimit, refusals, upgradePacer: pacer, clientAddress } = deps;
   /** Connect-rate refusals logged since the last log line about them (one line per second). */
   let refused = 0;
   let refusedLogAt = 0;
@@ -153,7 +151,12 @@ export function wsRoutes(deps: Deps) {
       "/ws/internals",
       async ({ request }) => {
         await superuser(deps, request);
-        return { node: hub.nodeId, ...processSizes(), ...hub.internals() };
+        const upgrades = {
+          waiting: deps.upgradePacer.queued,
+          refusals_held: deps.refusals.size,
+          connect_buckets: deps.connectLimit.size,
+        };
+        return { node: hub.nodeId, ...processSizes(), upgrades, ...hub.internals() };
       },
       { detail: ROUTE_DOCS.internals },
     )
