@@ -6,7 +6,7 @@
 // deliveries/s) against:
 //   oneOn   Kabar, 1 node, ROOM_HISTORY_SIZE=100 (the default: every message kept in memory)
 //   oneOff  Kabar, 1 node, ROOM_HISTORY_SIZE=0 (seq still given, nothing kept)
-//   twoOn   Kabar, 2 nodes + redis-server, ROOM_HISTORY_SIZE=100 (XADD per message in the Lua step)
+//   twoOn   Kabar, 2 nodes + redis-server, ROOM_HISTORY_SIZE=100 (RPUSH per room per batch in the Lua step)
 //   twoOff  Kabar, 2 nodes + redis-server, ROOM_HISTORY_SIZE=0
 // Every server process (the nodes and the bench's own redis-server) is pinned to the server core,
 // the load client to the other; server CPU is read from /proc/<pid>/stat of each of them at the
