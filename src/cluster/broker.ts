@@ -58,6 +58,13 @@ export interface Broker {
   /** To every other node. */
   publishAll(envelope: Envelope): Promise<void>;
   /**
+   * A barrier in the room's channel: resolves true once every envelope published on it before
+   * the call (by any node) has been handed to this node's handler; false when that was not seen
+   * within `timeoutMs` (the backend lost the marker, e.g. in a restart). This node must listen to
+   * the room. Rejects with BrokerUnavailableError when the backend is unreachable.
+   */
+  sync(room: string, timeoutMs: number): Promise<boolean>;
+  /**
    * How the room history publishes a message in the same atomic step as it gives it a seq
    * (Redis): the channel and the payload around seq and epoch. Such a message reaches every node
    * listening to the room, this one included, in the room's order, as a `message` envelope with

@@ -3,7 +3,8 @@
 // as `{"n":nodeId,"e":envelope}`; a node drops its own (unless echo) — it delivered them already.
 // Bun's client reconnects by itself but does not restore subscriptions: on every reconnect this
 // broker unsubscribes and subscribes again to every channel it wants (a plain second subscribe
-// would deliver twice).
+// would deliver twice). `sync` is a barrier: a marker of this node's, `{"n":nodeId,"y":id}`, on
+// the room's channel, behind whatever was published there before it.
 import type { RedisClient } from "bun";
 import type { Announce } from "../history/history.ts";
 import {
@@ -36,6 +37,8 @@ interface Wire {
   p?: string;
   /** The batch's messages, in seq order (seq s, s + 1, …). */
   b?: Envelope[];
+  /** A `sync` marker: its id among the publishing node's. */
+  y?: number;
 }
 
 interface Incoming {
@@ -62,6 +65,9 @@ export class RedisBroker implements Broker {
    * echo), so the broker counts as down until then.
    */
   private restoring = false;
+  /** `sync` calls waiting for their marker, by id. */
+  private readonly syncs = new Map<number, (seen: boolean) => void>();
+  private syncId = 0;
 
   private constructor(
     readonly nodeId: string,
@@ -76,7 +82,7 @@ export class RedisBroker implements Broker {
   }
 
   sizes(): Record<string, number> {
-    return { channels: this.wanted.size, held: this.incoming.size };
+    return { channels: this.wanted.size, held: this.incoming.size, syncs: this.syncs.size };
   }
 
   /** Takes a connected client for commands; makes its own subscriber connection. */
@@ -136,6 +142,31 @@ export class RedisBroker implements Broker {
     await this.publish(ALL, envelope);
   }
 
+  async sync(room: string, timeoutMs: number): Promise<boolean> {
+    const id = ++this.syncId;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const seen = new Promise<boolean>((resolve) => {
+      this.syncs.set(id, resolve);
+      timer = setTimeout(() => {
+        this.syncs.delete(id);
+        resolve(false);
+      }, timeoutMs);
+    });
+    try {
+      await this.pub.publish(
+        this.prefix + roomChannel(room),
+        `{"n":${JSON.stringify(this.nodeId)},"y":${id}}`,
+      );
+    } catch (e) {
+      clearTimeout(timer);
+      this.syncs.delete(id);
+      throw new BrokerUnavailableError(e);
+    }
+    const ok = await seen;
+    clearTimeout(timer);
+    return ok;
+  }
+
   /** Items are `{"t":"message","m":<message>,"c":<sender's socket>}` envelopes. */
   announce(room: string, sender: number): Announce {
     return {
@@ -153,6 +184,8 @@ export class RedisBroker implements Broker {
     this.closed = true;
     this.wanted.clear();
     this.incoming.clear();
+    for (const done of this.syncs.values()) done(false);
+    this.syncs.clear();
     this.sub.onconnect = null;
     this.sub.close();
   }
@@ -174,6 +207,16 @@ export class RedisBroker implements Broker {
     try {
       wire = JSON.parse(message) as Wire;
     } catch {
+      return;
+    }
+    if (wire.y !== undefined) {
+      // A barrier: what came before it on the channel goes out now (even if held), then it is done.
+      const done = wire.n === this.nodeId ? this.syncs.get(wire.y) : undefined;
+      if (done !== undefined) {
+        this.syncs.delete(wire.y);
+        this.incoming.flush();
+        done(true);
+      }
       return;
     }
     const batch = wire.b;

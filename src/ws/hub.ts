@@ -30,6 +30,7 @@ import { Conn, type Socket } from "./connection.ts";
 import { EchoWaits } from "./echo-waits.ts";
 import { Fanout } from "./fanout.ts";
 import type { Handler, Handlers } from "./handler.ts";
+import { Heard } from "./heard.ts";
 import { Membership } from "./membership.ts";
 import { type Entered, entered, type Joining } from "./recovery.ts";
 import { CLOSE, Sessions } from "./sessions.ts";
@@ -41,6 +42,8 @@ export { CLOSE } from "./sessions.ts";
 
 /** Cluster: how long after Redis's answer a sender waits at most for its echo to come back. */
 const ECHO_WAIT_MS = 2_000;
+/** Cluster: how long a join waits at most for the room's messages its read counted (heard.ts). */
+const SYNC_WAIT_MS = 1_000;
 
 /** A command type's handler with its counters, resolved once per type (connection.ts dispatch). */
 export interface Command extends CommandMetrics {
@@ -77,6 +80,7 @@ export class Hub {
   private readonly joining = new Map<string, Set<Joining>>();
   /** Cluster mode: this node's room messages until they come back in the room's order. */
   private readonly echoWaits = new EchoWaits(ECHO_WAIT_MS);
+  private readonly heard = new Heard();
   private nextId = 1;
 
   constructor(
@@ -117,6 +121,7 @@ export class Hub {
     this.membership = new Membership(
       (room) => (this.clustered ? this.listen(room) : null),
       (room) => {
+        this.heard.forget(room);
         if (this.clustered) this.broker.unsubscribeRoom(room).catch(() => {});
       },
     );
@@ -242,6 +247,7 @@ export class Hub {
         joining_rooms: this.joining.size,
         joining_sockets: joins,
         after_echo: this.echoWaits.size,
+        heard_rooms: this.heard.size,
       },
     };
     const parts = {
@@ -425,6 +431,8 @@ export class Hub {
         since !== undefined && this.config.roomHistorySize > 0
           ? await this.history.since(room.name, since, now)
           : { ok: false as const, top: await this.history.position(room.name, now) };
+      // Messages the read counted may still be on their way here: they go to the buffer first.
+      if (this.clustered && !this.heard.covers(room.name, read.top)) await this.caughtUp(room.name);
       if (conn.ws === null || conn.room !== room.name) return false;
       tell(entered(since, read, join.buffer));
       this.membership.live(conn, room.name, want.presence === true);
@@ -432,6 +440,16 @@ export class Hub {
     } finally {
       set.delete(join);
       if (set.size === 0) this.joining.delete(room.name);
+    }
+  }
+
+  /** Waits until this node has heard the room's messages published so far (heard.ts). */
+  private async caughtUp(room: string): Promise<void> {
+    try {
+      if (!(await this.broker.sync(room, SYNC_WAIT_MS)))
+        this.log.warn("room not caught up before a join", { room, waited_ms: SYNC_WAIT_MS });
+    } catch (e) {
+      this.log.warn("room not caught up before a join", { room, error: errorText(e) });
     }
   }
 
@@ -595,6 +613,7 @@ export class Hub {
         const m = e.m;
         // This node's own message, back in the room's order: its sender gets the echo now.
         const own = fromNode === this.nodeId ? this.sessions.find(m.from, e.c) : null;
+        this.heard.message(m.room, m.epoch, m.seq);
         this.hold(m);
         this.fanout.roomMessage(m, own);
         if (fromNode === this.nodeId) this.echoWaits.echoed(m.id);

@@ -52,10 +52,10 @@ export function entered(
   buffer: readonly ChatMessage[],
 ): Entered {
   const top = read.top;
-  // Live messages of the room's current stream that came after the position read.
+  // Live messages of the room's current stream that came after the position read: they follow
+  // room_joined, whose seq is the read's, so the first message after it is always seq + 1.
   const live = buffer.filter((m) => m.epoch === top.epoch && (m.seq ?? 0) > top.seq);
-  const latest = live.length > 0 ? (live[live.length - 1]?.seq ?? top.seq) : top.seq;
-  const position = { epoch: top.epoch, seq: Math.max(top.seq, latest) };
+  const position = { epoch: top.epoch, seq: top.seq };
   if (since === undefined) return { position, recovered: undefined, replay: live };
   if (read.ok && since.epoch === top.epoch) {
     const fromBuffer = buffer.filter((m) => m.epoch === top.epoch);

@@ -188,6 +188,24 @@ export function brokerContract(name: string, newWorld: WorldFactory): void {
       expect(a.contents().filter((c) => c.startsWith("b"))).toEqual(fromB);
     });
 
+    test("sync is a barrier: once it resolves, the room's envelopes published before it have come; it delivers nothing itself", async () => {
+      const [a, b, c] = await nodes(3);
+      if (!a || !b || !c) throw new Error("nodes");
+      await b.broker.subscribeRoom("r");
+      await c.broker.subscribeRoom("r");
+      const sent = Array.from({ length: 500 }, (_, i) => String(i));
+      await Promise.all(sent.map((x) => a.broker.publishRoom("r", chat("r", x))));
+      expect(await b.broker.sync("r", 3000)).toBe(true);
+      expect(b.contents()).toEqual(sent);
+      // The marker is no envelope: the other listener and b itself get nothing for it.
+      await c.until((i) => i.got.length >= sent.length);
+      await c.settle(a.broker, "r");
+      await b.until((i) => i.contents().some((x) => x.startsWith("settle-")));
+      const real = (i: Inbox) => i.contents().filter((x) => !x.startsWith("settle-"));
+      expect(real(c)).toEqual(sent);
+      expect(real(b)).toEqual(sent);
+    });
+
     test("a closed node receives nothing more", async () => {
       const [a, b, c] = await nodes(3);
       if (!a || !b || !c) throw new Error("nodes");
