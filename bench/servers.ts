@@ -181,13 +181,22 @@ export async function startBaseline(
   const reader = proc.stdout.getReader();
   let text = "";
   const deadline = Date.now() + 10_000;
+  // One read in flight at a time: a read left behind by a timed-out race would swallow the chunk
+  // it later gets (a slow start printed its port into a read nobody awaited).
+  let pending: ReturnType<typeof reader.read> | null = null;
   while (!text.includes("\n") && Date.now() < deadline) {
-    const chunk = await Promise.race([reader.read(), Bun.sleep(200).then(() => null)]);
+    pending ??= reader.read();
+    const chunk = await Promise.race([pending, Bun.sleep(200).then(() => null)]);
     if (chunk === null) continue;
+    pending = null;
     if (chunk.done) break;
     text += new TextDecoder().decode(chunk.value);
   }
-  reader.releaseLock();
+  try {
+    reader.releaseLock();
+  } catch {
+    // A read still pending (timed out): the process is killed below anyway.
+  }
   const port = (JSON.parse(text.split("\n")[0] || "{}") as { port?: number }).port;
   if (!port || !(await healthy(port, proc, 5000))) {
     proc.kill("SIGKILL");
