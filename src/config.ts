@@ -48,6 +48,8 @@ export interface Config {
   connectRefusalDelayMs: number;
   /** Upgrades run per event-loop turn; past it they wait for a later turn. 0: no pacing. */
   wsUpgradesPerTurn: number;
+  /** ROOM_FANOUT_SLICE: sockets per Bun topic of a room (the rest in later turns). 0: one topic. */
+  roomFanoutSlice: number;
   maxRooms: number;
   maxRoomsPerUser: number;
 }
@@ -297,6 +299,14 @@ export const SETTINGS: readonly Setting[] = [
     schema: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
   },
   {
+    env: "ROOM_FANOUT_SLICE",
+    key: "roomFanoutSlice",
+    kind: "int",
+    fallback: "256",
+    help: "a room's sockets on one node go on topics of this many; a room message reaches the first at once and each further one in a later event-loop turn, so a big room does not stall the others; 0: one topic per room",
+    schema: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
+  },
+  {
     env: "MAX_ROOMS",
     key: "maxRooms",
     kind: "int",
@@ -475,6 +485,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     connectRatePerIp: (out.connectRatePerIp as number | undefined) ?? 100,
     connectRefusalDelayMs: (out.connectRefusalDelayMs as number | undefined) ?? 250,
     wsUpgradesPerTurn: (out.wsUpgradesPerTurn as number | undefined) ?? 8,
+    roomFanoutSlice: (out.roomFanoutSlice as number | undefined) ?? 256,
     maxRooms: (out.maxRooms as number | undefined) ?? 10000,
     maxRoomsPerUser: (out.maxRoomsPerUser as number | undefined) ?? 50,
   };

@@ -49,6 +49,8 @@ test("sizes follow a socket in and out of a room and come back to where they wer
     joining_sockets: 0,
     after_echo: 0,
     heard_rooms: 0,
+    slicer_rooms: 0,
+    slices_queued: 0,
   });
   // Upgrades waiting for a turn (WS_UPGRADES_PER_TURN), 429s held (CONNECT_REFUSAL_DELAY_MS),
   // connect-limit buckets (CONNECT_RATE_PER_IP).

@@ -54,6 +54,8 @@ const V1_1: ReadonlyArray<Omit<SpecSetting, "since">> = [
   // Not in the spec: how long a connect-limit 429 is held (a client retrying at once is slowed).
   { env: "CONNECT_REFUSAL_DELAY_MS", shown: "250" },
   { env: "WS_UPGRADES_PER_TURN", shown: "8" },
+  // Not in the spec: sockets per topic slice of a room (a big room does not stall the rest).
+  { env: "ROOM_FANOUT_SLICE", shown: "256" },
 ];
 
 export const SPEC_SETTINGS: readonly SpecSetting[] = [

@@ -21,6 +21,8 @@ export class Conn {
   counted = false;
   /** The socket joined its room with `presence: true` (presence events and typing). */
   presence = false;
+  /** Its slice of its room's topics (slices.ts) while live in the room; -1 otherwise. */
+  slice = -1;
   /** True while an async handler runs; frames arriving meanwhile wait in `pending`, in order. */
   busy = false;
   pending: Array<string | Buffer | Gated> | null = null;

@@ -17,6 +17,7 @@ import {
 } from "../protocol.ts";
 import type { Conn, Socket } from "./connection.ts";
 import type { Sessions } from "./sessions.ts";
+import type { Slices } from "./slices.ts";
 import { allTopic, presenceTopic, roomTopic } from "./topics.ts";
 
 export class Fanout {
@@ -25,12 +26,19 @@ export class Fanout {
   constructor(
     private readonly sessions: Sessions,
     private readonly out: Counter,
+    private readonly slices: Slices,
   ) {}
 
-  /** One event to a room's sockets here, in both formats, skipping `except` (its own socket). */
+  /**
+   * One event to a room's sockets here, in both formats, skipping `except` (its own socket).
+   * Every slice at once, after what is queued for them (room events are rare).
+   */
   roomEvent(room: string, event: Rendered, except: Conn | null): void {
+    const slices = this.slices;
+    if (slices.pending > 0) slices.flush();
     for (const format of FORMATS)
-      this.publishTopic(roomTopic(format, room), format, event[format], except);
+      for (let k = 0, n = slices.count(format, room); k < n; k++)
+        this.publishTopic(slices.topic(format, room, k), format, event[format], except);
   }
 
   /**
@@ -40,6 +48,13 @@ export class Fanout {
   roomMessage(m: ChatMessage, from: Conn | null): void {
     const server = this.server;
     if (server === null) return;
+    const slices = this.slices;
+    const nj = slices.count("json", m.room);
+    const nt = slices.count("text", m.room);
+    if (nj > 1 || nt > 1) {
+      this.slicedMessage(m, from, nj, nt);
+      return;
+    }
     const json = roomTopic("json", m.room);
     const text = roomTopic("text", m.room);
     // JSON: the echo is the same frame, so a JSON sender gets it from the topic.
@@ -61,6 +76,37 @@ export class Fanout {
     } else if (textSubs > 0) {
       server.publish(text, messageFrames.others(m));
       this.out.value += textSubs;
+    }
+  }
+
+  /**
+   * A room message to a room in slices (slices.ts): the first slice now, each further one in a
+   * later turn — but the sender's own slice now, after what was queued, so its echo (and what it
+   * is sent next) keeps its place.
+   */
+  private slicedMessage(m: ChatMessage, from: Conn | null, nj: number, nt: number): void {
+    const slices = this.slices;
+    const sender = from !== null && from.ws !== null ? from : null;
+    if (sender !== null && sender.slice > 0 && slices.pending > 0) slices.flush();
+    const json = messageFrames.json(m);
+    for (let k = 0; k < nj; k++) {
+      const topic = slices.topic("json", m.room, k);
+      if (k === 0 || (sender?.format === "json" && sender.slice === k))
+        this.publishAll(topic, json);
+      else slices.defer(() => this.publishAll(topic, json));
+    }
+    const others = messageFrames.others(m);
+    const textSender = sender?.format === "text" ? sender : null;
+    const ws = textSender?.ws ?? null;
+    if (ws !== null) {
+      ws.send(messageFrames.self(m));
+      this.out.value++;
+    }
+    for (let k = 0; k < nt; k++) {
+      const topic = slices.topic("text", m.room, k);
+      if (ws !== null && textSender?.slice === k) this.publishExcept(ws, topic, others);
+      else if (k === 0) this.publishAll(topic, others);
+      else slices.defer(() => this.publishAll(topic, others));
     }
   }
 

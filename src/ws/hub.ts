@@ -34,6 +34,7 @@ import { Heard } from "./heard.ts";
 import { Membership } from "./membership.ts";
 import { type Entered, entered, type Joining } from "./recovery.ts";
 import { CLOSE, Sessions } from "./sessions.ts";
+import { Slices } from "./slices.ts";
 import { allTopic } from "./topics.ts";
 import { Upkeep } from "./upkeep.ts";
 
@@ -81,6 +82,7 @@ export class Hub {
   /** Cluster mode: this node's room messages until they come back in the room's order. */
   private readonly echoWaits = new EchoWaits(ECHO_WAIT_MS);
   private readonly heard = new Heard();
+  private readonly slices: Slices;
   private nextId = 1;
 
   constructor(
@@ -116,7 +118,8 @@ export class Hub {
       redisUp: () => (this.clustered ? (broker.state === "up" ? 1 : 0) : null),
     });
     for (const type of handlers.keys()) this.command(type);
-    this.fanout = new Fanout(this.sessions, this.metrics.framesOut);
+    this.slices = new Slices(config.roomFanoutSlice);
+    this.fanout = new Fanout(this.sessions, this.metrics.framesOut, this.slices);
     this.upkeep = new Upkeep(config, log, this.sessions, registry, history);
     this.membership = new Membership(
       (room) => (this.clustered ? this.listen(room) : null),
@@ -124,6 +127,7 @@ export class Hub {
         this.heard.forget(room);
         if (this.clustered) this.broker.unsubscribeRoom(room).catch(() => {});
       },
+      this.slices,
     );
     broker.onEnvelope((envelope, fromNode) => this.receive(envelope, fromNode));
     // Redis is back: beat now rather than at the next tick (a restarted Redis has lost this
@@ -248,6 +252,8 @@ export class Hub {
         joining_sockets: joins,
         after_echo: this.echoWaits.size,
         heard_rooms: this.heard.size,
+        slicer_rooms: this.slices.tracked,
+        slices_queued: this.slices.pending,
       },
     };
     const parts = {

@@ -3,7 +3,8 @@
 // socket to its last; `ready` is that subscription, awaited before a joiner is told it is in.
 import type { RoomInfo } from "../rooms/registry.ts";
 import type { Conn } from "./connection.ts";
-import { presenceTopic, roomTopic } from "./topics.ts";
+import type { Slices } from "./slices.ts";
+import { presenceTopic } from "./topics.ts";
 
 interface LocalRoom {
   /** As the registry said when the first local socket joined (to restore it if Redis loses it). */
@@ -18,6 +19,7 @@ export class Membership {
   constructor(
     private readonly listen: (room: string) => Promise<void> | null,
     private readonly unlisten: (room: string) => void,
+    private readonly slices: Slices,
   ) {}
 
   /**
@@ -40,7 +42,12 @@ export class Membership {
 
   /** From now on the socket gets the room's messages (and with `presence`, its presence events). */
   live(conn: Conn, room: string, presence: boolean): void {
-    conn.ws?.subscribe(roomTopic(conn.format, room));
+    const slices = this.slices;
+    const k = slices.assign(conn.format, room);
+    // Publishes still queued for later slices are older than this socket's room_joined.
+    if (k > 0 && slices.pending > 0) slices.flush();
+    conn.slice = k;
+    conn.ws?.subscribe(slices.topic(conn.format, room, k));
     conn.presence = presence;
     if (presence) conn.ws?.subscribe(presenceTopic(conn.format, room));
   }
@@ -48,10 +55,16 @@ export class Membership {
   /** Takes a socket out of a room here; the room's last local socket stops the listening. */
   drop(conn: Conn, room: string): void {
     conn.room = null;
-    if (conn.ws !== null) {
-      conn.ws.unsubscribe(roomTopic(conn.format, room));
-      if (conn.presence) conn.ws.unsubscribe(presenceTopic(conn.format, room));
+    const k = conn.slice;
+    if (k >= 0) {
+      const slices = this.slices;
+      // What was sent to the room before it left still reaches it.
+      if (k > 0 && slices.pending > 0 && conn.ws !== null) slices.flush();
+      conn.ws?.unsubscribe(slices.topic(conn.format, room, k));
+      slices.release(conn.format, room, k);
+      conn.slice = -1;
     }
+    if (conn.ws !== null && conn.presence) conn.ws.unsubscribe(presenceTopic(conn.format, room));
     conn.presence = false;
     const local = this.rooms.get(room);
     if (local?.conns.delete(conn) && local.conns.size === 0) {
