@@ -82,7 +82,8 @@ export class Fanout {
   /**
    * A room message to a room in slices (slices.ts): the first slice now, each further one in a
    * later turn — but the sender's own slice now, after what was queued, so its echo (and what it
-   * is sent next) keeps its place.
+   * is sent next) keeps its place. An empty slice is skipped: whoever joins it later flushes the
+   * queue first and gets only what is sent after its room_joined.
    */
   private slicedMessage(m: ChatMessage, from: Conn | null, nj: number, nt: number): void {
     const slices = this.slices;
@@ -93,7 +94,8 @@ export class Fanout {
       const topic = slices.topic("json", m.room, k);
       if (k === 0 || (sender?.format === "json" && sender.slice === k))
         this.publishAll(topic, json);
-      else slices.defer(() => this.publishAll(topic, json));
+      else if (this.server?.subscriberCount(topic))
+        slices.defer(() => this.publishAll(topic, json));
     }
     const others = messageFrames.others(m);
     const textSender = sender?.format === "text" ? sender : null;
@@ -106,7 +108,8 @@ export class Fanout {
       const topic = slices.topic("text", m.room, k);
       if (ws !== null && textSender?.slice === k) this.publishExcept(ws, topic, others);
       else if (k === 0) this.publishAll(topic, others);
-      else slices.defer(() => this.publishAll(topic, others));
+      else if (this.server?.subscriberCount(topic))
+        slices.defer(() => this.publishAll(topic, others));
     }
   }
 

@@ -57,7 +57,10 @@ export class Slices {
     const counts = rooms.get(room);
     if (counts === undefined) return;
     counts[k] = Math.max(0, (counts[k] ?? 0) - 1);
-    if (counts.every((n) => n === 0)) rooms.delete(room);
+    // Empty slices at the end go (a room that shrinks stops paying for them); one in the middle
+    // stays until a joiner refills it.
+    while (counts.length > 0 && counts[counts.length - 1] === 0) counts.pop();
+    if (counts.length === 0) rooms.delete(room);
   }
 
   /** How many slices the room has in this format (1 when it is not sliced). */
