@@ -52,6 +52,19 @@ describe("Slices", () => {
     expect(done).toEqual([0, 1, 2, 3, 4]);
   });
 
+  test("when much waits, a turn runs a quarter of it: the queue stays a few turns long", async () => {
+    const s = new Slices(2);
+    let ran = 0;
+    for (let i = 0; i < 100; i++) s.defer(() => ran++);
+    await new Promise((r) => setImmediate(r));
+    expect(ran).toBe(25);
+    await new Promise((r) => setImmediate(r));
+    expect(ran).toBe(25 + 19);
+    await Bun.sleep(20);
+    expect(ran).toBe(100);
+    expect(s.pending).toBe(0);
+  });
+
   test("ROOM_FANOUT_SLICE: default 256, 0 allowed, anything else negative or not a number refused", () => {
     expect(loadConfig({}).roomFanoutSlice).toBe(256);
     expect(loadConfig({ ROOM_FANOUT_SLICE: "0" }).roomFanoutSlice).toBe(0);

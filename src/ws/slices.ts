@@ -1,6 +1,7 @@
 // Big rooms in slices (ROOM_FANOUT_SLICE): a room's sockets on this node sit on Bun topics of at
 // most `size` sockets each, per format. A room message goes to the first slice at once and to
-// each further slice in a later turn of the event loop, one slice per turn, in order, so one
+// each further slice in a later turn of the event loop, in order, one slice per turn (a quarter
+// of what waits when more does, so the queue cannot outgrow a busy node), so one
 // message to a room of thousands does not hold every other socket of the node for the whole
 // fan-out: measured on this project's 2-core VM (bench:floods), one message to 1,050 sockets
 // held the event loop ~8 ms, against ~3 ms with slices of 256 (the loop's noise there).
@@ -100,9 +101,13 @@ export class Slices {
     return this.queue.length - this.head;
   }
 
-  /** One slice per turn. */
+  /**
+   * One slice per turn while little waits; when more waits, a quarter of it per turn, so the
+   * queue cannot outgrow what a busy node adds to it (its wait stays a few turns long).
+   */
   private readonly step = (): void => {
-    if (this.head < this.queue.length) {
+    const n = Math.max(1, Math.ceil(this.pending / DRAIN_SHARE));
+    for (let i = 0; i < n && this.head < this.queue.length; i++) {
       const publish = this.queue[this.head] as () => void;
       this.queue[this.head++] = noop;
       publish();
@@ -118,3 +123,5 @@ export class Slices {
 }
 
 const noop = () => {};
+/** A turn runs at least this share (1 / DRAIN_SHARE) of what waits. */
+const DRAIN_SHARE = 4;
