@@ -30,6 +30,13 @@ describe("Slices", () => {
     expect(s.assign("json", "r")).toBe(0);
     for (const k of [0, 1, 1]) s.release("json", "r", k);
     expect(s.tracked).toBe(0);
+    expect(s.count("json", "r")).toBe(1);
+    // Two rooms sliced, one shrinks back to one slice: the other still counts its slices.
+    for (let i = 0; i < 3; i++) s.assign("json", "a");
+    for (let i = 0; i < 3; i++) s.assign("text", "b");
+    s.release("json", "a", 1);
+    expect(s.count("json", "a")).toBe(1);
+    expect(s.count("text", "b")).toBe(2);
     const off = new Slices(0);
     expect([1, 2, 3].map(() => off.assign("json", "r"))).toEqual([0, 0, 0]);
     expect(off.count("json", "r")).toBe(1);

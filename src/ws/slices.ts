@@ -20,6 +20,8 @@ export class Slices {
     json: new Map(),
     text: new Map(),
   };
+  /** Rooms (per format) with more than one slice: while there are none, `count` is 1 at once. */
+  private multi = 0;
   private readonly queue: Array<() => void> = [];
   private head = 0;
   private scheduled = false;
@@ -46,6 +48,7 @@ export class Slices {
     if (k < 0) {
       k = counts.length;
       counts.push(0);
+      if (counts.length === 2) this.multi++;
     }
     counts[k] = (counts[k] ?? 0) + 1;
     return k;
@@ -60,13 +63,15 @@ export class Slices {
     counts[k] = Math.max(0, (counts[k] ?? 0) - 1);
     // Empty slices at the end go (a room that shrinks stops paying for them); one in the middle
     // stays until a joiner refills it.
+    const before = counts.length;
     while (counts.length > 0 && counts[counts.length - 1] === 0) counts.pop();
+    if (before > 1 && counts.length <= 1) this.multi--;
     if (counts.length === 0) rooms.delete(room);
   }
 
   /** How many slices the room has in this format (1 when it is not sliced). */
   count(format: Format, room: string): number {
-    if (this.size <= 0) return 1;
+    if (this.multi === 0) return 1;
     const counts = this.rooms[format].get(room);
     return counts === undefined || counts.length === 0 ? 1 : counts.length;
   }
