@@ -50,6 +50,8 @@ export interface Config {
   wsUpgradesPerTurn: number;
   /** ROOM_FANOUT_SLICE: sockets per Bun topic of a room (the rest in later turns). 0: one topic. */
   roomFanoutSlice: number;
+  /** FD_PREALLOCATE: open-files table slots made at start (src/fd-table.ts); 0: none. */
+  fdPreallocate: number;
   maxRooms: number;
   maxRoomsPerUser: number;
 }
@@ -307,6 +309,14 @@ export const SETTINGS: readonly Setting[] = [
     schema: Type.Integer({ minimum: 0, maximum: 1_000_000 }),
   },
   {
+    env: "FD_PREALLOCATE",
+    key: "fdPreallocate",
+    kind: "int",
+    fallback: "65536",
+    help: "the open-files table is grown to this many descriptors (at most the open-files limit) before the server listens, so no accept() waits for it to grow during a burst of connects (Linux); 0: off",
+    schema: Type.Integer({ minimum: 0, maximum: 16_777_216 }),
+  },
+  {
     env: "MAX_ROOMS",
     key: "maxRooms",
     kind: "int",
@@ -486,6 +496,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     connectRefusalDelayMs: (out.connectRefusalDelayMs as number | undefined) ?? 250,
     wsUpgradesPerTurn: (out.wsUpgradesPerTurn as number | undefined) ?? 8,
     roomFanoutSlice: (out.roomFanoutSlice as number | undefined) ?? 256,
+    fdPreallocate: (out.fdPreallocate as number | undefined) ?? 65536,
     maxRooms: (out.maxRooms as number | undefined) ?? 10000,
     maxRoomsPerUser: (out.maxRoomsPerUser as number | undefined) ?? 50,
   };

@@ -4,6 +4,7 @@
 import { createKabar } from "./app.ts";
 import { USAGE, userCommand } from "./cli.ts";
 import { ConfigError, ensureLocalSecret, helpText, isWeakSecret, loadConfig } from "./config.ts";
+import { preallocateFds } from "./fd-table.ts";
 import { createLogger, errorText } from "./log.ts";
 import { VERSION } from "./version.ts";
 import { READY_LINE, supervise, WORKER_ENV, watchParent } from "./workers.ts";
@@ -67,6 +68,10 @@ async function main(): Promise<number> {
     log.warn("FIRST_SUPERUSER_PASSWORD not set: using the local default", {
       email: config.firstSuperuser,
     });
+  // Before anything else opens files (the user database, Redis): see src/fd-table.ts.
+  const fds = preallocateFds(config.fdPreallocate);
+  if (fds !== undefined)
+    log.debug("open-files table grown", { descriptors: fds.top + 1, ms: fds.ms });
   const kabar = await createKabar(config, { log });
   try {
     kabar.listen({ reusePort: worker !== undefined });

@@ -1,7 +1,7 @@
 // The real server as a child process (`bun src/main.ts`): --help, refused settings, graceful
 // SIGTERM, a taken port, JSON log lines without tokens, and the local secret across restarts.
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -294,5 +294,35 @@ describe("a running server", () => {
     expect((await ws.waitClose(EXIT_MS)).code).toBe(1001);
     expect(await exitWithin(second, EXIT_MS)).toBe(0);
     expect(await second.stdout).not.toContain("SECRET_KEY not set");
+  });
+});
+
+/** The open-files table's size of a process (`FDSize` in /proc/PID/status), Linux only. */
+function fdTableSize(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(/^FDSize:\s+(\d+)/m.exec(status)?.[1] ?? Number.NaN);
+}
+
+describe.if(process.platform === "linux")("FD_PREALLOCATE", () => {
+  test("the open-files table is grown before the server listens; 0 leaves it as it was", async () => {
+    // 3,000 descriptors: a table of 4,096 slots (the kernel doubles it from 64), more than a
+    // fresh process with a few dozen files open has.
+    const grown = await startedServer({ FD_PREALLOCATE: "3000" });
+    const plain = await startedServer({ FD_PREALLOCATE: "0" });
+    try {
+      expect(fdTableSize(grown.child.proc.pid)).toBeGreaterThanOrEqual(3000);
+      expect(fdTableSize(plain.child.proc.pid)).toBeLessThan(3000);
+      // Nothing of the growing is left open: both serve, and hold as many descriptors.
+      const open = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
+      expect(Math.abs(open(grown.child.proc.pid) - open(plain.child.proc.pid))).toBeLessThan(20);
+      const tok = await login(grown.child.base);
+      const ws = await Client.open(`${grown.child.ws}?token=${tok}`);
+      expect(JSON.parse(await ws.next()).type).toBe("welcome");
+      ws.close();
+    } finally {
+      grown.child.proc.kill("SIGTERM");
+      plain.child.proc.kill("SIGTERM");
+      await Promise.all([exitWithin(grown.child, EXIT_MS), exitWithin(plain.child, EXIT_MS)]);
+    }
   });
 });

@@ -56,6 +56,8 @@ const V1_1: ReadonlyArray<Omit<SpecSetting, "since">> = [
   { env: "WS_UPGRADES_PER_TURN", shown: "8" },
   // Not in the spec: sockets per topic slice of a room (a big room does not stall the rest).
   { env: "ROOM_FANOUT_SLICE", shown: "256" },
+  // Not in the spec: the open-files table grown at start (no accept waits for it to grow).
+  { env: "FD_PREALLOCATE", shown: "65536" },
 ];
 
 export const SPEC_SETTINGS: readonly SpecSetting[] = [
