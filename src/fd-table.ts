@@ -35,7 +35,7 @@ export interface Preallocated {
 
 /**
  * Grows the table to hold `want` descriptors (at most the open-files limit less a little
- * headroom); undefined when there is nothing to do (0, not Linux, or already that big).
+ * headroom); undefined when nothing was done (0, not Linux, or no descriptor could be opened).
  */
 export function preallocateFds(want: number): Preallocated | undefined {
   if (want <= 0 || process.platform !== "linux") return undefined;
