@@ -72,8 +72,8 @@ describe("Slices", () => {
     expect(s.pending).toBe(0);
   });
 
-  test("ROOM_FANOUT_SLICE: default 256, 0 allowed, anything else negative or not a number refused", () => {
-    expect(loadConfig({}).roomFanoutSlice).toBe(256);
+  test("ROOM_FANOUT_SLICE: default 64, 0 allowed, anything else negative or not a number refused", () => {
+    expect(loadConfig({}).roomFanoutSlice).toBe(64);
     expect(loadConfig({ ROOM_FANOUT_SLICE: "0" }).roomFanoutSlice).toBe(0);
     expect(() => loadConfig({ ROOM_FANOUT_SLICE: "-1" })).toThrow(/^ROOM_FANOUT_SLICE:/);
     expect(() => loadConfig({ ROOM_FANOUT_SLICE: "lots" })).toThrow(/^ROOM_FANOUT_SLICE:/);

@@ -55,7 +55,7 @@ const V1_1: ReadonlyArray<Omit<SpecSetting, "since">> = [
   { env: "CONNECT_REFUSAL_DELAY_MS", shown: "250" },
   { env: "WS_UPGRADES_PER_TURN", shown: "8" },
   // Not in the spec: sockets per topic slice of a room (a big room does not stall the rest).
-  { env: "ROOM_FANOUT_SLICE", shown: "256" },
+  { env: "ROOM_FANOUT_SLICE", shown: "64" },
   // Not in the spec: the open-files table grown at start (no accept waits for it to grow).
   { env: "FD_PREALLOCATE", shown: "65536" },
 ];
