@@ -220,6 +220,39 @@ describe("ROOM_FANOUT_SLICE=4 on a real server", () => {
     for (const c of [sender.c, leaver.c, ...fill, ...rest.map((r) => r.c)]) c.close();
   });
 
+  test("a socket of a later slice closing does not flush what waits for the other slices", async () => {
+    const room = await makeRoom();
+    const sender = await createUser(srv);
+    const closer = await createUser(srv);
+    const sc = await Client.connect(srv, sender.token);
+    sc.send({ type: "join_room", room_name: room });
+    await sc.take(2);
+    const fill: Client[] = [];
+    for (let i = 0; i < 8; i++) fill.push(await member(i, room));
+    const cc = await Client.connect(srv, closer.token);
+    cc.send({ type: "join_room", room_name: room });
+    await cc.take(2); // slice 2
+    const hub = srv.kabar.hub as unknown as {
+      sessions: { socketsOf(user: string): ReadonlySet<import("../src/ws/connection.ts").Conn> };
+      slices: { pending: number };
+    };
+    const one = (u: TestUser) => [...hub.sessions.socketsOf(u.id)][0];
+    const from = one(sender);
+    const gone = one(closer);
+    if (from === undefined || gone === undefined) throw new Error("no conn");
+    expect(gone.slice).toBe(2);
+    // In one turn: a message (slices 1 and 2 wait for later turns), then the socket's close as
+    // Bun reports it. The closed socket cannot get the message: the rest waits its turns.
+    srv.kabar.hub.sendToRoom(from, room, "before a close");
+    const waiting = hub.slices.pending;
+    expect(waiting).toBeGreaterThan(0);
+    srv.kabar.hub.close(gone);
+    expect(hub.slices.pending).toBe(waiting);
+    for (const c of fill)
+      expect(await c.json()).toMatchObject({ type: "message", content: "before a close" });
+    for (const c of [sc, cc, ...fill]) c.close();
+  });
+
   test("joins and leaves in later slices while a sender streams: nothing older than room_joined, nothing lost before room_left", async () => {
     const room = await makeRoom();
     const stay: Client[] = [];

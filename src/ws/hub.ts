@@ -284,12 +284,13 @@ export class Hub {
     }
     conn.ws = ws;
     ws.subscribe(allTopic(conn.format));
-    this.log.debug("connect", {
-      user: conn.userId,
-      conn: conn.id,
-      format: conn.format,
-      connections: this.sessions.connections,
-    });
+    if (this.log.enabled("debug"))
+      this.log.debug("connect", {
+        user: conn.userId,
+        conn: conn.id,
+        format: conn.format,
+        connections: this.sessions.connections,
+      });
     if (!this.clustered) {
       conn.send(events.welcome(conn.userId));
       return;
@@ -357,22 +358,24 @@ export class Hub {
 
   close(conn: Conn): void {
     if (conn.slot === null || conn.ws === null) return;
+    // Gone first: a closed socket is not flushed to (membership.drop) nor unsubscribed (Bun does).
+    conn.ws = null;
     if (conn.room !== null) {
       this.leaveRoom(conn).catch((e) =>
         this.log.error("leave on disconnect failed", { error: errorText(e) }),
       );
     }
-    conn.ws = null;
     conn.pending = null;
     conn.busy = false;
     this.uncount(conn);
     const last = this.sessions.remove(conn);
     if (last && this.clustered) this.broker.unsubscribeUser(conn.userId).catch(() => {});
-    this.log.debug("disconnect", {
-      user: conn.userId,
-      conn: conn.id,
-      connections: this.sessions.connections,
-    });
+    if (this.log.enabled("debug"))
+      this.log.debug("disconnect", {
+        user: conn.userId,
+        conn: conn.id,
+        connections: this.sessions.connections,
+      });
   }
 
   /** Closes every socket of one user (deactivated or deleted), on every node; returns how many here. */

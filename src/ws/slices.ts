@@ -9,7 +9,8 @@
 // Order stays per socket: each socket sits in one slice, and every publish to a slice past the
 // first goes through one queue. What could overtake the queue flushes it first: a socket going
 // live in a room (it must not get a message older than its room_joined afterwards), one leaving
-// (it still gets what was sent before it left), a sender past the first slice (its echo and what
+// (it still gets what was sent before it left; a socket that closed gets nothing, so its close
+// flushes nothing), a sender past the first slice (its echo and what
 // follows it), and room-wide events (room closed).
 import type { Format } from "../protocol.ts";
 import { roomTopic } from "./topics.ts";
