@@ -1,4 +1,4 @@
-// Floods: `npm run bench:floods` (full, about 1½ minutes) or `bun bench/floods.ts tiny`. One
+// Floods: `npm run bench:floods` (full, about 4 minutes) or `bun bench/floods.ts tiny`. One
 // Kabar (SQLite, the bench's tuned settings but with a rate limit: RATE_LIMIT_CAPACITY=200,
 // RATE_LIMIT_REFILL_PER_SECOND=100, and the default WS_BACKPRESSURE_LIMIT_BYTES) pinned to one
 // core, every load client in its own process on the other. Well-behaved clients
@@ -21,7 +21,8 @@
 //    limit barely slows (what a client with many addresses does; reported, no target).
 // Each flood's p99 ÷ the p99 of the quiet window before it (target ≤ 2×), and at the end every well-behaved member's seq
 // list: nothing lost, repeated or unanswered, none refused.
-// Then a reference for the burst, with the flood servers stopped: one room of `reference.members`
+// Then a reference for the burst, with the flood servers stopped (after one unmeasured burst: one
+// room of 50 at the floods' rate for a window, alone and beside the same burst into it), and one room of `reference.members`
 // at a fixed message rate, its members' p99, then the same with `reference.extra` more members
 // in it (which only receive), on a bare `Bun.serve` (bench/baseline.ts) and on a fresh Kabar
 // (tuned settings) in turn — what the same growth of a room does to a server that does no more
