@@ -59,17 +59,25 @@ describe("Slices", () => {
     expect(done).toEqual([0, 1, 2, 3, 4]);
   });
 
-  test("when much waits, a turn runs a quarter of it: the queue stays a few turns long", async () => {
+  test("up to 256 waiting, one a turn; past that a quarter a turn: the queue stays a few turns long", async () => {
     const s = new Slices(2);
     let ran = 0;
-    for (let i = 0; i < 100; i++) s.defer(() => ran++);
-    await new Promise((r) => setImmediate(r));
-    expect(ran).toBe(25);
-    await new Promise((r) => setImmediate(r));
-    expect(ran).toBe(25 + 19);
-    await Bun.sleep(20);
-    expect(ran).toBe(100);
+    const turn = () => new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 256; i++) s.defer(() => ran++);
+    await turn();
+    expect(ran).toBe(1);
+    await turn();
+    expect(ran).toBe(2);
+    for (let i = 0; i < 1000 - 254; i++) s.defer(() => ran++);
+    expect(s.pending).toBe(1000);
+    await turn();
+    expect(ran).toBe(2 + 250);
+    await turn();
+    expect(ran).toBe(2 + 250 + 188);
+    // 562 left: quarters down to 256, then one a turn.
+    for (let i = 0; i < 600 && s.pending > 0; i++) await turn();
     expect(s.pending).toBe(0);
+    expect(ran).toBe(1002);
   });
 
   test("ROOM_FANOUT_SLICE: default 64, 0 allowed, anything else negative or not a number refused", () => {

@@ -1,10 +1,11 @@
 // Big rooms in slices (ROOM_FANOUT_SLICE): a room's sockets on this node sit on Bun topics of at
 // most `size` sockets each, per format. A room message goes to the first slice at once and to
-// each further slice in a later turn of the event loop, in order, one slice per turn (a quarter
-// of what waits when more does, so the queue cannot outgrow a busy node), so one
-// message to a room of thousands does not hold every other socket of the node for the whole
-// fan-out: measured on this project's 2-core VM (bench:floods), one message to 1,050 sockets
-// held the event loop ~8 ms, against ~3 ms with slices of 256 (the loop's noise there).
+// each further slice in a later turn of the event loop, in order, one slice per turn while at
+// most 256 wait (a quarter of what waits when more does, so the queue cannot outgrow a busy
+// node), so one message to a room of thousands does not hold every other socket of the node for
+// the whole fan-out: measured on this project's 2-core VM (bench:floods), one message to 1,050
+// sockets held the event loop ~8 ms, against ~3 ms with slices of 256 (the loop's noise there);
+// with slices of 64 a turn then holds one slice, ~0.6 ms.
 //
 // Order stays per socket: each socket sits in one slice, and every publish to a slice past the
 // first goes through one queue. What could overtake the queue flushes it first: a socket going
@@ -108,11 +109,13 @@ export class Slices {
   }
 
   /**
-   * One slice per turn while little waits; when more waits, a quarter of it per turn, so the
-   * queue cannot outgrow what a busy node adds to it (its wait stays a few turns long).
+   * One slice per turn while at most ONE_PER_TURN wait (a turn then holds the loop for one
+   * slice's writes); when more waits, a quarter of it per turn, so the queue cannot outgrow what
+   * a busy node adds to it (its wait stays a few turns long).
    */
   private readonly step = (): void => {
-    const n = Math.max(1, Math.ceil(this.pending / DRAIN_SHARE));
+    const waiting = this.pending;
+    const n = waiting <= ONE_PER_TURN ? 1 : Math.ceil(waiting / DRAIN_SHARE);
     for (let i = 0; i < n && this.head < this.queue.length; i++) {
       const publish = this.queue[this.head] as () => void;
       this.queue[this.head++] = noop;
@@ -129,5 +132,7 @@ export class Slices {
 }
 
 const noop = () => {};
-/** A turn runs at least this share (1 / DRAIN_SHARE) of what waits. */
+/** Up to this many waiting, a turn runs one of them. */
+const ONE_PER_TURN = 256;
+/** Past ONE_PER_TURN, a turn runs this share (1 / DRAIN_SHARE) of what waits. */
 const DRAIN_SHARE = 4;
