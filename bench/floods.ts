@@ -64,6 +64,7 @@ import type {
   SteadyCollectResult,
   SteadyOpenResult,
   WindowLatency,
+  WindowTail,
 } from "./steady-client.ts";
 
 const SERVER_CORE = 1;
@@ -208,6 +209,18 @@ const REPORTED_ONLY: ReadonlySet<FloodPhase> = new Set(["burstFirst", "openClose
 export const spreadSources = (n: number): string[] =>
   Array.from({ length: n }, (_, k) => `127.0.${2 + Math.floor(k / 250)}.${(k % 250) + 1}`);
 
+/** Where a burst window's tail was sent: before the opens, during them, while the sockets stayed, from their closes on. */
+function tailRow(name: string, t: WindowTail, windowMs: number): TargetCheck {
+  const [start = 0, opened = 0, leave = 0] = t.marks;
+  const bin = (k: number) => `${t.deliveries[k] ?? 0} (${t.messages[k] ?? 0})`;
+  return {
+    name: `where the tail of ${name} was sent: its deliveries at or over the window's p99 (their messages), by send time`,
+    target: "reported",
+    measured: `≥ ${t.atLeastMs} ms: before the opens ${bin(0)}; during the opens (${round(opened - start, 1)} ms) ${bin(1)}; while the sockets stayed (${round((leave - opened) / 1000, 1)} s) ${bin(2)}; from their closes on (the window's last ~${round(windowMs / 4000, 1)} s) ${bin(3)}`,
+    met: null,
+  };
+}
+
 export function checkFloodsTargets(r: FloodsResult): TargetCheck[] {
   const fail = r.failures.map((f) => `${f.phase} threw: ${f.error.slice(0, 100)}`);
   const out: TargetCheck[] = [];
@@ -238,6 +251,8 @@ export function checkFloodsTargets(r: FloodsResult): TargetCheck[] {
         measured: `${round(wo.p99Ms / qo.p99Ms, 2)}× (${wo.p99Ms} ms vs ${qo.p99Ms} ms)`,
         met: null,
       });
+    const tail = w?.tail;
+    if (tail !== undefined) out.push(tailRow(name, tail, r.settings.windowMs));
   }
   const c = r.collect;
   const refused = c ? Object.values(c.refused).reduce((a, b) => a + b, 0) : 0;
@@ -444,11 +459,15 @@ export async function runFloods(opts: {
       10_000,
     );
     await Bun.sleep(Math.min(2000, p.windowMs));
-    /** `prepare`: what the flood's quiet window already has (the slow readers' busy room). */
+    /**
+     * `prepare`: what the flood's quiet window already has (the slow readers' busy room);
+     * `marks`: wall-clock times to split the window's tail at, once `during` is over.
+     */
     const window = async (
       phase: FloodPhase,
       during: () => Promise<void>,
       prepare?: () => Promise<void>,
+      marks?: () => number[] | undefined,
     ) => {
       // BENCH_FLOODS_ONLY=burst runs both bursts (the first is the second's warm-up).
       const name = phase === "burstFirst" ? "burst" : phase;
@@ -463,7 +482,7 @@ export async function runFloods(opts: {
         }
         await steady.call<WindowLatency>({ op: "window" }, 10_000);
         await during();
-        const w = await steady.call<WindowLatency>({ op: "window" }, 10_000);
+        const w = await steady.call<WindowLatency>({ op: "window", marks: marks?.() }, 10_000);
         windows[phase] = w;
         log(`${phase}: p99 ${w.p99Ms} ms over ${w.count} deliveries`);
       } catch (e) {
@@ -499,24 +518,32 @@ export async function runFloods(opts: {
     // project's VM), which a server that has been up a while has long compiled; the first is
     // reported, the second judged.
     for (const phase of ["burstFirst", "burst"] as const)
-      await window(phase, async () => {
-        out[phase] = await burster.call<BurstResult>(
-          {
-            op: "burst",
-            ...ends,
-            file: tokensFile,
-            tokenOffset: at.burst,
-            count: p.burst,
-            room: busy,
-            concurrency: p.burst,
-            holdMs: p.windowMs / 2,
-            timeoutMs: 20_000,
-          },
-          p.windowMs + 60_000,
-        );
-        // The rest of the window: the burst's sockets leaving.
-        await Bun.sleep(p.windowMs / 4);
-      });
+      await window(
+        phase,
+        async () => {
+          out[phase] = await burster.call<BurstResult>(
+            {
+              op: "burst",
+              ...ends,
+              file: tokensFile,
+              tokenOffset: at.burst,
+              count: p.burst,
+              room: busy,
+              concurrency: p.burst,
+              holdMs: p.windowMs / 2,
+              timeoutMs: 20_000,
+            },
+            p.windowMs + 60_000,
+          );
+          // The rest of the window: the burst's sockets leaving.
+          await Bun.sleep(p.windowMs / 4);
+        },
+        undefined,
+        () => {
+          const at = out[phase]?.at;
+          return at === undefined ? undefined : [at.start, at.opened, at.leave];
+        },
+      );
     const slow = client("slow", ATTACKER_NICE);
     const slowCmd = {
       ...ends,

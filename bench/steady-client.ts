@@ -9,7 +9,9 @@
 //   this process: one clock). A member that closes is counted as closed and not reconnected.
 // - `send` / `collect`: a paced total message rate over the senders; `collect` stops, waits for
 //   every member to hold its room's last message, and answers lost / duplicates / closes.
-// - `window`: the latency of the deliveries since the previous `window` (p50 / p99 / max).
+// - `window`: the latency of the deliveries since the previous `window` (p50 / p99 / max); with
+//   `marks` (wall-clock times), also where its tail was sent: the deliveries at or over its p99,
+//   and their messages, counted between the marks.
 // - `mark` / `recovery`: from a wall-clock time, how long until every live member got a message
 //   sent after it (time to recover after a fault).
 // - `churn` / `churnStop`: connect → welcome → join one of the churn rooms → close, at a paced
@@ -136,6 +138,8 @@ export interface BurstResult {
   openMs: number;
   received: number;
   errors: string[];
+  /** Wall-clock times (ms): the opens began, every socket was in, the closes began. */
+  at: { start: number; opened: number; leave: number };
 }
 export interface SlowCmd extends Endpoints {
   op: "slow";
@@ -249,6 +253,10 @@ function onFrame(m: Member, text: string): void {
     if (sentAt > 0) {
       hist.add(now - sentAt);
       if (m.room !== 0) histOutside.add(now - sentAt);
+      if (sentAts.length < TAIL_RECORDS) {
+        sentAts.push(sentAt);
+        latencies.push(now - sentAt);
+      }
     }
     if (from === m.i) m.echoed++;
     if (markAt > 0 && m.firstAfterMark === null && sentAt >= markAt) m.firstAfterMark = now;
@@ -414,16 +422,57 @@ function stopSending(): void {
   sending = null;
 }
 
+export interface WindowCmd {
+  op: "window";
+  /** Wall-clock times (ms, ascending) to split the window's tail at (see `WindowTail`). */
+  marks?: number[];
+}
+
+/**
+ * Where a window's tail was sent: its deliveries at or over its p99, and their messages (a
+ * message reaches every member of its room: they share one send time), counted by send time
+ * between the marks — bin k holds those sent before marks[k] and at or after marks[k − 1].
+ */
+export interface WindowTail {
+  atLeastMs: number;
+  marks: number[];
+  deliveries: number[];
+  messages: number[];
+}
+
 /** A window's latency, and the same without the first room's members. */
 export interface WindowLatency extends Latency {
   outside: Latency;
+  tail?: WindowTail;
 }
 
-function windowSummary(): WindowLatency {
+/** The window's deliveries (send time, latency), for its tail; at most TAIL_RECORDS. */
+let sentAts: number[] = [];
+let latencies: number[] = [];
+const TAIL_RECORDS = 500_000;
+
+function windowSummary(marks?: number[]): WindowLatency {
   const s: WindowLatency = { ...hist.summary(), outside: histOutside.summary() };
+  if (marks !== undefined) s.tail = tailOf(s.p99Ms, marks);
   hist = new Histogram();
   histOutside = new Histogram();
+  sentAts = [];
+  latencies = [];
   return s;
+}
+
+function tailOf(atLeastMs: number, marks: number[]): WindowTail {
+  const deliveries = new Array<number>(marks.length + 1).fill(0);
+  const seen = marks.map(() => new Set<number>()).concat([new Set<number>()]);
+  for (let i = 0; i < latencies.length; i++) {
+    if ((latencies[i] as number) < atLeastMs) continue;
+    const at = sentAts[i] as number;
+    let k = 0;
+    while (k < marks.length && at >= (marks[k] as number)) k++;
+    deliveries[k] = (deliveries[k] ?? 0) + 1;
+    seen[k]?.add(at);
+  }
+  return { atLeastMs, marks, deliveries, messages: seen.map((m) => m.size) };
 }
 
 /** Every member that stayed connected holds its room's last seq of every epoch. */
@@ -573,6 +622,7 @@ async function churnLoop(cmd: ChurnStartCmd): Promise<ChurnStopResult> {
 async function burst(cmd: BurstCmd): Promise<BurstResult> {
   const tokens = readTokens(cmd.file);
   const start = performance.now();
+  const startAt = wall();
   const sockets: StormSocket[] = [];
   let failed = 0;
   let received = 0;
@@ -595,9 +645,18 @@ async function burst(cmd: BurstCmd): Promise<BurstResult> {
     }
   });
   const openMs = round(performance.now() - start, 1);
+  const openedAt = wall();
   await Bun.sleep(cmd.holdMs);
+  const leaveAt = wall();
   for (const ws of sockets) ws.close();
-  return { opened: sockets.length, failed, openMs, received, errors: [...errs] };
+  return {
+    opened: sockets.length,
+    failed,
+    openMs,
+    received,
+    errors: [...errs],
+    at: { start: startAt, opened: openedAt, leave: leaveAt },
+  };
 }
 
 const slowOnes: StormSocket[] = [];
@@ -668,7 +727,8 @@ type Cmd = { id: number } & (
   | BurstCmd
   | SlowCmd
   | (Omit<SlowCmd, "op"> & { op: "pump" })
-  | { op: "window" | "recovery" | "churnStop" | "slowStatus" | "exit" }
+  | WindowCmd
+  | { op: "recovery" | "churnStop" | "slowStatus" | "exit" }
   | { op: "mark"; at: number }
 );
 
@@ -681,7 +741,7 @@ async function run(cmd: Cmd): Promise<unknown> {
     case "collect":
       return collect(cmd);
     case "window":
-      return windowSummary();
+      return windowSummary(cmd.marks);
     case "mark":
       markAt = cmd.at;
       for (const m of members) m.firstAfterMark = null;

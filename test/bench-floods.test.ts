@@ -41,6 +41,23 @@ test("bench:floods tiny run: every window measured, nothing lost for the well-be
     expect(r.burstFirst?.opened).toBe(FLOODS_PROFILES.tiny.burst);
     expect(r.burst?.opened).toBe(FLOODS_PROFILES.tiny.burst);
     expect(r.slow?.opened).toBe(FLOODS_PROFILES.tiny.slowReaders);
+    // Where each burst window's tail was sent: split at the burst's start, all in, closes.
+    for (const phase of ["burstFirst", "burst"] as const) {
+      const w = r.windows[phase];
+      const [start = 0, opened = 0, leave = 0] = w?.tail?.marks ?? [];
+      expect(w?.tail?.marks).toEqual([
+        r[phase]?.at.start ?? -1,
+        r[phase]?.at.opened ?? -1,
+        r[phase]?.at.leave ?? -1,
+      ]);
+      expect(start < opened && opened < leave).toBe(true);
+      const sum = (xs: number[] = []) => xs.reduce((a, b) => a + b, 0);
+      const n = sum(w?.tail?.deliveries);
+      expect(n).toBeGreaterThan(0);
+      expect(n).toBeLessThanOrEqual(w?.count ?? 0);
+      expect(sum(w?.tail?.messages)).toBeGreaterThan(0);
+      expect(sum(w?.tail?.messages)).toBeLessThanOrEqual(n);
+    }
     // One address: held to CONNECT_RATE_PER_IP (429s), nothing else failed; spread: through.
     expect(r.openClose?.ops).toBeGreaterThan(0);
     expect(r.openClose?.limited).toBeGreaterThan(0);
@@ -79,7 +96,15 @@ test("checkFloodsTargets: missing windows or a loss fail; a ratio over 2× fails
       quiet: lat(2),
       flood: lat(3),
       burstFirst: lat(7),
-      burst: lat(5),
+      burst: {
+        ...lat(5),
+        tail: {
+          atLeastMs: 5,
+          marks: [1000, 1100, 7100],
+          deliveries: [0, 300, 100, 50],
+          messages: [0, 6, 2, 1],
+        },
+      },
       slow: lat(4),
       openClose: lat(1),
       openCloseSpread: lat(9),
@@ -96,7 +121,13 @@ test("checkFloodsTargets: missing windows or a loss fail; a ratio over 2× fails
   // The first burst and the spread open/close client are reported, not judged (3.5×, 4.5× here).
   expect(
     checkFloodsTargets(r)
+      .filter((t) => !t.name.startsWith("where the tail"))
       .slice(0, 6)
       .map((t) => t.met),
   ).toEqual([true, null, false, true, true, null]);
+  const tail = checkFloodsTargets(r).find((t) => t.name.startsWith("where the tail of a 1"));
+  expect(tail?.met).toBeNull();
+  expect(tail?.measured).toBe(
+    "≥ 5 ms: before the opens 0 (0); during the opens (100 ms) 300 (6); while the sockets stayed (6 s) 100 (2); from their closes on (the window's last ~0.3 s) 50 (1)",
+  );
 });
