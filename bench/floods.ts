@@ -28,8 +28,10 @@
 // (tuned settings) in turn — what the same growth of a room does to a server that does no more
 // than Bun's topics, measured in the same run. Writes
 // bench/results/<stamp>-floods-<profile>.json and floods-latest(.json|.md) (full) or
-// floods-latest-<profile>.* (tiny).
-import { mkdtempSync, readFileSync } from "node:fs";
+// floods-latest-<profile>.* (tiny). For trying a change: BENCH_FLOODS_ONLY=burst (only these
+// floods; no latest files), BENCH_FLOODS_REFERENCE=0 (no reference), BENCH_FLOODS_LAG=1 (the
+// server's event loop probed every 1 ms, bench/gc-hook.ts: its stalls in each burst window).
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Agent } from "./agent.ts";
@@ -69,9 +71,12 @@ import type {
 
 const SERVER_CORE = 1;
 const CLIENT_CORE = 0;
-const ATTACKER_NICE = 19;
+/** The attackers' processes (on the client core, beside the measuring client): nice 19. */
+const ATTACKER = { nice: 19 } as const;
 /** A burst's tail is split at its closes' start and this long after (the closes take ~20–40 ms). */
 const CLOSES_MS = 250;
+/** BENCH_FLOODS_LAG=1: event-loop gaps longer than this are stalls. */
+const LAG_MS = 2;
 
 export interface FloodsProfile {
   name: "full" | "tiny";
@@ -177,6 +182,8 @@ export interface FloodsResult {
   slow?: SlowStatus;
   openClose?: ChurnStopResult;
   openCloseSpread?: ChurnStopResult;
+  /** BENCH_FLOODS_LAG=1: the server's event-loop stalls in each burst window. */
+  stalls?: Partial<Record<FloodPhase, LoopStalls>>;
   /** The burst's reference: the same room growth on bare Bun and on Kabar. */
   reference?: Partial<Record<ServerProc["name"], RoomGrowth>>;
   collect?: SteadyCollectResult;
@@ -212,16 +219,72 @@ export const spreadSources = (n: number): string[] =>
   Array.from({ length: n }, (_, k) => `127.0.${2 + Math.floor(k / 250)}.${(k % 250) + 1}`);
 
 /**
- * Where a burst window's tail was sent: before the opens, during them, while the sockets stayed,
- * in the first CLOSES_MS of their closes, in the rest of the window.
+ * A burst window's parts, split at its marks: before the opens, during them, while the sockets
+ * stayed, the first CLOSES_MS of their closes, the rest of the window.
  */
+function burstParts(marks: number[], windowMs: number): string[] {
+  const [start = 0, opened = 0, leave = 0] = marks;
+  return [
+    "before the opens",
+    `during the opens (${round(opened - start, 1)} ms)`,
+    `while the sockets stayed (${round((leave - opened) / 1000, 1)} s)`,
+    `the first ${CLOSES_MS} ms of their closes`,
+    `the rest of the window (~${round(windowMs / 4000 - CLOSES_MS / 1000, 2)} s)`,
+  ];
+}
+
+/** Where a burst window's tail was sent, by the parts of the window. */
 function tailRow(name: string, t: WindowTail, windowMs: number): TargetCheck {
-  const [start = 0, opened = 0, leave = 0] = t.marks;
-  const bin = (k: number) => `${t.deliveries[k] ?? 0} (${t.messages[k] ?? 0})`;
+  const parts = burstParts(t.marks, windowMs).map(
+    (label, k) => `${label} ${t.deliveries[k] ?? 0} (${t.messages[k] ?? 0})`,
+  );
   return {
     name: `where the tail of ${name} was sent: its deliveries at or over the window's p99 (their messages), by send time`,
     target: "reported",
-    measured: `≥ ${t.atLeastMs} ms: before the opens ${bin(0)}; during the opens (${round(opened - start, 1)} ms) ${bin(1)}; while the sockets stayed (${round((leave - opened) / 1000, 1)} s) ${bin(2)}; the first ${CLOSES_MS} ms of their closes ${bin(3)}; the rest of the window (~${round(windowMs / 4000 - CLOSES_MS / 1000, 2)} s) ${bin(4)}`,
+    measured: `≥ ${t.atLeastMs} ms: ${parts.join("; ")}`,
+    met: null,
+  };
+}
+
+/** The server's event-loop stalls (BENCH_FLOODS_LAG=1) in a burst window, by its parts. */
+export interface LoopStalls {
+  overMs: number;
+  marks: number[];
+  count: number[];
+  maxMs: number[];
+  sumMs: number[];
+}
+
+/** The stalls the server's lag probe wrote (bench/gc-hook.ts) from `from` on, by the marks. */
+export function stallsOf(file: string, overMs: number, from: number, marks: number[]): LoopStalls {
+  const text = existsSync(file) ? readFileSync(file, "utf8") : "";
+  const zero = () => new Array<number>(marks.length + 1).fill(0);
+  const out: LoopStalls = { overMs, marks, count: zero(), maxMs: zero(), sumMs: zero() };
+  for (const line of text.split("\n")) {
+    const [a, b] = line.split(" ");
+    const at = Number(a);
+    const ms = Number(b);
+    if (a === undefined || b === undefined || !Number.isFinite(at) || !Number.isFinite(ms))
+      continue;
+    if (at < from) continue;
+    let k = 0;
+    while (k < marks.length && at >= (marks[k] as number)) k++;
+    out.count[k] = (out.count[k] ?? 0) + 1;
+    out.sumMs[k] = round((out.sumMs[k] ?? 0) + ms, 2);
+    out.maxMs[k] = Math.max(out.maxMs[k] ?? 0, ms);
+  }
+  return out;
+}
+
+function stallsRow(name: string, st: LoopStalls, windowMs: number): TargetCheck {
+  const parts = burstParts(st.marks, windowMs).map(
+    (label, k) =>
+      `${label} ${st.count[k] ?? 0}${(st.count[k] ?? 0) > 0 ? ` (longest ${st.maxMs[k]}, in all ${st.sumMs[k]} ms)` : ""}`,
+  );
+  return {
+    name: `the server's event-loop stalls over ${st.overMs} ms beside ${name} (lag probe, BENCH_FLOODS_LAG=1)`,
+    target: "reported",
+    measured: parts.join("; "),
     met: null,
   };
 }
@@ -258,6 +321,8 @@ export function checkFloodsTargets(r: FloodsResult): TargetCheck[] {
       });
     const tail = w?.tail;
     if (tail !== undefined) out.push(tailRow(name, tail, r.settings.windowMs));
+    const st = r.stalls?.[phase];
+    if (st !== undefined) out.push(stallsRow(name, st, r.settings.windowMs));
   }
   const c = r.collect;
   const refused = c ? Object.values(c.refused).reduce((a, b) => a + b, 0) : 0;
@@ -395,6 +460,9 @@ export async function runFloods(opts: {
   const out: Partial<FloodsResult> = {};
   const windows: FloodsResult["windows"] = {};
   const quietBefore: FloodsResult["quietBefore"] = {};
+  /** BENCH_FLOODS_LAG=1: the server's event loop probed every 1 ms (bench/gc-hook.ts). */
+  const lagFile = process.env.BENCH_FLOODS_LAG === "1" ? join(tmp, "lag.txt") : null;
+  const stalls: NonNullable<FloodsResult["stalls"]> = {};
   const stops: (() => Promise<void>)[] = [];
   const steadyN = p.rooms * p.members;
   // Token ranges: steady members, the burst, the slow readers and their pump, the flooder, the
@@ -424,16 +492,23 @@ export async function runFloods(opts: {
       prefix: "floods",
       server: serverOpts("admin"),
     });
-    const server = await startKabar({ ...kabarEnv, DATABASE_URL: dbUrl }, serverOpts("kabar"));
+    const server = await startKabar(
+      {
+        ...kabarEnv,
+        DATABASE_URL: dbUrl,
+        ...(lagFile === null ? {} : { BENCH_LAG_FILE: lagFile, BENCH_LAG_MS: String(LAG_MS) }),
+      },
+      serverOpts("kabar"),
+    );
     stops.push(tracked(() => server.stop()));
     const ends = endpoints(p, [server.port]);
     // The attackers run at nice 19 on the client core: what is measured is what they do to
     // the server, not to the well-behaved clients' own process beside them.
-    const client = (name: string, nice?: number) => {
+    const client = (name: string, attacker = false) => {
       const a = LineAgent.start(`floods-${name}`, STEADY, {
         core: core(CLIENT_CORE),
         progress: opts.progress,
-        ...(nice === undefined ? {} : { nice }),
+        ...(attacker ? ATTACKER : {}),
       });
       stops.push(tracked(() => a.stop()));
       return a;
@@ -485,10 +560,13 @@ export async function runFloods(opts: {
           await Bun.sleep(p.windowMs);
           quietBefore[phase] = await steady.call<WindowLatency>({ op: "window" }, 10_000);
         }
+        const from = performance.timeOrigin + performance.now();
         await steady.call<WindowLatency>({ op: "window" }, 10_000);
         await during();
-        const w = await steady.call<WindowLatency>({ op: "window", marks: marks?.() }, 10_000);
+        const m = marks?.();
+        const w = await steady.call<WindowLatency>({ op: "window", marks: m }, 10_000);
         windows[phase] = w;
+        if (lagFile !== null && m !== undefined) stalls[phase] = stallsOf(lagFile, LAG_MS, from, m);
         log(`${phase}: p99 ${w.p99Ms} ms over ${w.count} deliveries`);
       } catch (e) {
         fail(phase, e);
@@ -500,7 +578,7 @@ export async function runFloods(opts: {
     const flooder = Agent.start("floods-flooder", {
       core: core(CLIENT_CORE),
       progress: opts.progress,
-      nice: ATTACKER_NICE,
+      ...ATTACKER,
     });
     stops.push(tracked(() => flooder.stop()));
     await window("flood", async () => {
@@ -517,7 +595,7 @@ export async function runFloods(opts: {
         p.windowMs + 30_000,
       );
     });
-    const burster = client("burst", ATTACKER_NICE);
+    const burster = client("burst", true);
     // Twice: the first burst after the server started meets its connect, join and leave paths
     // not yet compiled by the JIT (a thousand closes at once ran about twice as long then, on this
     // project's VM), which a server that has been up a while has long compiled; the first is
@@ -551,7 +629,7 @@ export async function runFloods(opts: {
             : [at.start, at.opened, at.leave, at.leave + CLOSES_MS];
         },
       );
-    const slow = client("slow", ATTACKER_NICE);
+    const slow = client("slow", true);
     const slowCmd = {
       ...ends,
       file: tokensFile,
@@ -571,7 +649,7 @@ export async function runFloods(opts: {
       // Its quiet window is the busy room alone: the pump runs, no reader is slow yet.
       () => slow.call({ op: "pump", ...slowCmd }, 30_000),
     );
-    const openClose = client("open-close", ATTACKER_NICE);
+    const openClose = client("open-close", true);
     /** Connect → welcome → close as fast as 16 in flight go, from `sources`, for one window. */
     const openCloseWindow = (phase: "openClose" | "openCloseSpread", sources: string[]) =>
       window(phase, async () => {
@@ -611,7 +689,9 @@ export async function runFloods(opts: {
   } finally {
     for (const s of stops.splice(0).reverse()) await s();
   }
-  if (users !== null && (only === null || only.includes("burst"))) {
+  // BENCH_FLOODS_REFERENCE=0: no reference (for trying a change to the burst quickly).
+  const reference = process.env.BENCH_FLOODS_REFERENCE !== "0";
+  if (reference && users !== null && (only === null || only.includes("burst"))) {
     for (const name of ["baseline", "kabar"] as const) {
       try {
         await quiet(`reference ${name}`);
@@ -654,6 +734,7 @@ export async function runFloods(opts: {
     ...out,
     windows,
     quietBefore,
+    ...(lagFile === null ? {} : { stalls }),
     failures,
     targets: [],
     background,
@@ -690,7 +771,7 @@ async function roomGrowth(
   const agent = Agent.start(`floods-reference-${server.name}`, agentOpts);
   const burster = Agent.start(`floods-reference-burst-${server.name}`, {
     ...agentOpts,
-    nice: ATTACKER_NICE,
+    ...ATTACKER,
   });
   const stop = tracked(async () => {
     await agent.stop();

@@ -7,7 +7,7 @@
 // With BENCH_TIMERS=1 (the soak, bench/soak.ts) it also counts the process's pending timers —
 // setTimeout not yet fired or cleared, setInterval not yet cleared — and writes that count to
 // <BENCH_GC_DIR>/timers-<pid> just before the gc count, so a timer leak shows as a growing number.
-import { writeFileSync } from "node:fs";
+import { appendFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const dir = process.env.BENCH_GC_DIR;
@@ -55,4 +55,25 @@ if (dir) {
     if (timers !== null) writeFileSync(join(dir, `timers-${process.pid}`), String(timers()));
     writeFileSync(join(dir, `gc-${process.pid}`), String(count));
   });
+}
+
+// With BENCH_LAG_FILE=<path> (bench:floods with BENCH_FLOODS_LAG=1) it also probes the event
+// loop: a 1 ms interval, and every gap between two of its runs longer than BENCH_LAG_MS (default
+// 2) is appended to that file as `<wall-clock ms when the gap began> <gap ms>`, so a stall of
+// the server's loop can be told from a delay elsewhere (kernel, client). The probe wakes the loop
+// every millisecond: it changes what it measures a little, hence only on request.
+const lagFile = process.env.BENCH_LAG_FILE;
+if (lagFile) {
+  const over = Number(process.env.BENCH_LAG_MS ?? "2") || 2;
+  let last = performance.now();
+  setInterval(() => {
+    const now = performance.now();
+    const gap = now - last;
+    last = now;
+    if (gap > over + 1)
+      appendFileSync(
+        lagFile,
+        `${(performance.timeOrigin + now - gap).toFixed(1)} ${(gap - 1).toFixed(2)}\n`,
+      );
+  }, 1);
 }

@@ -4,7 +4,7 @@
 // unanswered or refused for the well-behaved clients, the flooder refused (timings never
 // asserted: the tiny windows are too short); and the target checks on made-up results.
 import { expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -13,6 +13,7 @@ import {
   FLOODS_PROFILES,
   type FloodsResult,
   runFloods,
+  stallsOf,
 } from "../bench/floods.ts";
 
 setDefaultTimeout(60_000);
@@ -124,9 +125,61 @@ test("checkFloodsTargets: missing windows or a loss fail; a ratio over 2× fails
       .slice(0, 6)
       .map((t) => t.met),
   ).toEqual([true, null, false, true, true, null]);
+  const withStalls = {
+    ...r,
+    stalls: {
+      burst: {
+        overMs: 2,
+        marks: [1000, 1100, 7100, 7350],
+        count: [0, 2, 0, 1, 0],
+        maxMs: [0, 9.5, 0, 3, 0],
+        sumMs: [0, 14, 0, 3, 0],
+      },
+    },
+  } as FloodsResult;
+  expect(
+    checkFloodsTargets(withStalls).find((t) => t.name.startsWith("the server's event-loop stalls"))
+      ?.measured,
+  ).toBe(
+    "before the opens 0; during the opens (100 ms) 2 (longest 9.5, in all 14 ms); while the sockets stayed (6 s) 0; the first 250 ms of their closes 1 (longest 3, in all 3 ms); the rest of the window (~0 s) 0",
+  );
   const tail = checkFloodsTargets(r).find((t) => t.name.startsWith("where the tail of a 1"));
   expect(tail?.met).toBeNull();
   expect(tail?.measured).toBe(
     "≥ 5 ms: before the opens 0 (0); during the opens (100 ms) 300 (6); while the sockets stayed (6 s) 100 (2); the first 250 ms of their closes 50 (1); the rest of the window (~0 s) 10 (1)",
   );
+});
+
+test("the lag probe (bench/gc-hook.ts, BENCH_LAG_FILE) writes a stall of the loop; stallsOf bins them", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "kabar-lag-test-"));
+  try {
+    const file = join(dir, "lag.txt");
+    // 300 ms in, the loop is held 40 ms; the probe must see one gap of about that.
+    const script =
+      "setTimeout(() => { const t = performance.now(); while (performance.now() - t < 40); }, 300); setTimeout(() => process.exit(0), 600);";
+    const proc = Bun.spawn(
+      [process.execPath, "--preload", join(import.meta.dir, "../bench/gc-hook.ts"), "-e", script],
+      {
+        env: { ...process.env, BENCH_GC_DIR: dir, BENCH_LAG_FILE: file },
+        stdout: "ignore",
+        stderr: "ignore",
+      },
+    );
+    expect(await proc.exited).toBe(0);
+    const stalls = readFileSync(file, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => l.split(" ").map(Number));
+    const longest = Math.max(...stalls.map(([, ms]) => ms ?? 0));
+    expect(longest).toBeGreaterThan(35);
+    expect(longest).toBeLessThan(200);
+    // Binned: made-up lines, split at two marks, from 1000 on.
+    writeFileSync(file, "900 5\n1000 3\n1500 4.5\n2000 2.5\n2500 7\nbad line\n");
+    const st = stallsOf(file, 2, 1000, [1200, 2000]);
+    expect(st.count).toEqual([1, 1, 2]);
+    expect(st.maxMs).toEqual([3, 4.5, 7]);
+    expect(st.sumMs).toEqual([3, 4.5, 9.5]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
