@@ -184,6 +184,8 @@ export interface FloodsResult {
   openCloseSpread?: ChurnStopResult;
   /** BENCH_FLOODS_LAG=1: the server's event-loop stalls in each burst window. */
   stalls?: Partial<Record<FloodPhase, LoopStalls>>;
+  /** The same in the quiet window before each burst (one part). */
+  quietStalls?: Partial<Record<FloodPhase, LoopStalls>>;
   /** The burst's reference: the same room growth on bare Bun and on Kabar. */
   reference?: Partial<Record<ServerProc["name"], RoomGrowth>>;
   collect?: SteadyCollectResult;
@@ -255,8 +257,14 @@ export interface LoopStalls {
   sumMs: number[];
 }
 
-/** The stalls the server's lag probe wrote (bench/gc-hook.ts) from `from` on, by the marks. */
-export function stallsOf(file: string, overMs: number, from: number, marks: number[]): LoopStalls {
+/** The stalls the server's lag probe wrote (bench/gc-hook.ts) from `from` until `to`, by the marks. */
+export function stallsOf(
+  file: string,
+  overMs: number,
+  from: number,
+  marks: number[],
+  to = Number.POSITIVE_INFINITY,
+): LoopStalls {
   const text = existsSync(file) ? readFileSync(file, "utf8") : "";
   const zero = () => new Array<number>(marks.length + 1).fill(0);
   const out: LoopStalls = { overMs, marks, count: zero(), maxMs: zero(), sumMs: zero() };
@@ -266,7 +274,7 @@ export function stallsOf(file: string, overMs: number, from: number, marks: numb
     const ms = Number(b);
     if (a === undefined || b === undefined || !Number.isFinite(at) || !Number.isFinite(ms))
       continue;
-    if (at < from) continue;
+    if (at < from || at >= to) continue;
     let k = 0;
     while (k < marks.length && at >= (marks[k] as number)) k++;
     out.count[k] = (out.count[k] ?? 0) + 1;
@@ -276,11 +284,17 @@ export function stallsOf(file: string, overMs: number, from: number, marks: numb
   return out;
 }
 
-function stallsRow(name: string, st: LoopStalls, windowMs: number): TargetCheck {
-  const parts = burstParts(st.marks, windowMs).map(
-    (label, k) =>
-      `${label} ${st.count[k] ?? 0}${(st.count[k] ?? 0) > 0 ? ` (longest ${st.maxMs[k]}, in all ${st.sumMs[k]} ms)` : ""}`,
-  );
+function stallsRow(
+  name: string,
+  st: LoopStalls,
+  windowMs: number,
+  quiet?: LoopStalls,
+): TargetCheck {
+  const part = (s: LoopStalls, k: number) =>
+    `${s.count[k] ?? 0}${(s.count[k] ?? 0) > 0 ? ` (longest ${s.maxMs[k]}, in all ${s.sumMs[k]} ms)` : ""}`;
+  const parts = burstParts(st.marks, windowMs).map((label, k) => `${label} ${part(st, k)}`);
+  if (quiet !== undefined)
+    parts.push(`the quiet window before (${windowMs / 1000} s) ${part(quiet, 0)}`);
   return {
     name: `the server's event-loop stalls over ${st.overMs} ms beside ${name} (lag probe, BENCH_FLOODS_LAG=1)`,
     target: "reported",
@@ -322,7 +336,8 @@ export function checkFloodsTargets(r: FloodsResult): TargetCheck[] {
     const tail = w?.tail;
     if (tail !== undefined) out.push(tailRow(name, tail, r.settings.windowMs));
     const st = r.stalls?.[phase];
-    if (st !== undefined) out.push(stallsRow(name, st, r.settings.windowMs));
+    const qst = r.quietStalls?.[phase];
+    if (st !== undefined) out.push(stallsRow(name, st, r.settings.windowMs, qst));
   }
   const c = r.collect;
   const refused = c ? Object.values(c.refused).reduce((a, b) => a + b, 0) : 0;
@@ -463,6 +478,7 @@ export async function runFloods(opts: {
   /** BENCH_FLOODS_LAG=1: the server's event loop probed every 1 ms (bench/gc-hook.ts). */
   const lagFile = process.env.BENCH_FLOODS_LAG === "1" ? join(tmp, "lag.txt") : null;
   const stalls: NonNullable<FloodsResult["stalls"]> = {};
+  const quietStalls: NonNullable<FloodsResult["quietStalls"]> = {};
   const stops: (() => Promise<void>)[] = [];
   const steadyN = p.rooms * p.members;
   // Token ranges: steady members, the burst, the slow readers and their pump, the flooder, the
@@ -556,9 +572,13 @@ export async function runFloods(opts: {
         await quiet(phase);
         await prepare?.();
         if (phase !== "quiet") {
+          const from = performance.timeOrigin + performance.now();
           await steady.call<WindowLatency>({ op: "window" }, 10_000);
           await Bun.sleep(p.windowMs);
           quietBefore[phase] = await steady.call<WindowLatency>({ op: "window" }, 10_000);
+          const to = performance.timeOrigin + performance.now();
+          if (lagFile !== null && marks !== undefined)
+            quietStalls[phase] = stallsOf(lagFile, LAG_MS, from, [], to);
         }
         const from = performance.timeOrigin + performance.now();
         await steady.call<WindowLatency>({ op: "window" }, 10_000);
@@ -734,7 +754,7 @@ export async function runFloods(opts: {
     ...out,
     windows,
     quietBefore,
-    ...(lagFile === null ? {} : { stalls }),
+    ...(lagFile === null ? {} : { stalls, quietStalls }),
     failures,
     targets: [],
     background,

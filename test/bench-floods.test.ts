@@ -136,12 +136,13 @@ test("checkFloodsTargets: missing windows or a loss fail; a ratio over 2× fails
         sumMs: [0, 14, 0, 3, 0],
       },
     },
+    quietStalls: { burst: { overMs: 2, marks: [], count: [1], maxMs: [2.5], sumMs: [2.5] } },
   } as FloodsResult;
   expect(
     checkFloodsTargets(withStalls).find((t) => t.name.startsWith("the server's event-loop stalls"))
       ?.measured,
   ).toBe(
-    "before the opens 0; during the opens (100 ms) 2 (longest 9.5, in all 14 ms); while the sockets stayed (6 s) 0; the first 250 ms of their closes 1 (longest 3, in all 3 ms); the rest of the window (~0 s) 0",
+    "before the opens 0; during the opens (100 ms) 2 (longest 9.5, in all 14 ms); while the sockets stayed (6 s) 0; the first 250 ms of their closes 1 (longest 3, in all 3 ms); the rest of the window (~0 s) 0; the quiet window before (1 s) 1 (longest 2.5, in all 2.5 ms)",
   );
   const tail = checkFloodsTargets(r).find((t) => t.name.startsWith("where the tail of a 1"));
   expect(tail?.met).toBeNull();
@@ -179,6 +180,7 @@ test("the lag probe (bench/gc-hook.ts, BENCH_LAG_FILE) writes a stall of the loo
     expect(st.count).toEqual([1, 1, 2]);
     expect(st.maxMs).toEqual([3, 4.5, 7]);
     expect(st.sumMs).toEqual([3, 4.5, 9.5]);
+    expect(stallsOf(file, 2, 1000, [], 2000).count).toEqual([2]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
