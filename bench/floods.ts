@@ -58,7 +58,7 @@ import {
   writeResults,
 } from "./setup.ts";
 import { endpoints, STEADY } from "./soak.ts";
-import { round } from "./stats.ts";
+import { partOf, round } from "./stats.ts";
 import type {
   BurstResult,
   ChurnStopResult,
@@ -275,8 +275,7 @@ export function stallsOf(
     if (a === undefined || b === undefined || !Number.isFinite(at) || !Number.isFinite(ms))
       continue;
     if (at < from || at >= to) continue;
-    let k = 0;
-    while (k < marks.length && at >= (marks[k] as number)) k++;
+    const k = partOf(at, marks);
     out.count[k] = (out.count[k] ?? 0) + 1;
     out.sumMs[k] = round((out.sumMs[k] ?? 0) + ms, 2);
     out.maxMs[k] = Math.max(out.maxMs[k] ?? 0, ms);

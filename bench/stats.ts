@@ -71,3 +71,10 @@ export const median = (xs: number[]): number => {
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? (s[m] ?? 0) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
 };
+
+/** Which part of a span split at `marks` (ascending) `at` falls in: 0 before marks[0], k at or after marks[k − 1]. */
+export function partOf(at: number, marks: readonly number[]): number {
+  let k = 0;
+  while (k < marks.length && at >= (marks[k] as number)) k++;
+  return k;
+}

@@ -23,7 +23,7 @@ import { readFileSync } from "node:fs";
 import { StormSocket } from "./history-ws.ts";
 import { serveLines } from "./line-serve.ts";
 import { ensureRooms, frameType, pool } from "./sockets.ts";
-import { Histogram, type Latency, round } from "./stats.ts";
+import { Histogram, type Latency, partOf, round } from "./stats.ts";
 
 export interface Endpoints {
   hosts: string[];
@@ -467,8 +467,7 @@ function tailOf(atLeastMs: number, marks: number[]): WindowTail {
   for (let i = 0; i < latencies.length; i++) {
     if ((latencies[i] as number) < atLeastMs) continue;
     const at = sentAts[i] as number;
-    let k = 0;
-    while (k < marks.length && at >= (marks[k] as number)) k++;
+    const k = partOf(at, marks);
     deliveries[k] = (deliveries[k] ?? 0) + 1;
     seen[k]?.add(at);
   }
