@@ -31,6 +31,15 @@ export class Histogram {
     if (ms > this.max) this.max = ms;
   }
 
+  /** Adds every latency `other` holds (a pool of several windows). */
+  merge(other: Histogram): void {
+    for (let i = 0; i < this.bins.length; i++)
+      this.bins[i] = (this.bins[i] ?? 0) + (other.bins[i] ?? 0);
+    this.count += other.count;
+    this.sum += other.sum;
+    if (other.max > this.max) this.max = other.max;
+  }
+
   /** The value (ms) at quantile q (0..1): the middle of the bin holding it. */
   quantile(q: number): number {
     if (this.count === 0) return 0;

@@ -426,6 +426,14 @@ export interface WindowCmd {
   op: "window";
   /** Wall-clock times (ms, ascending) to split the window's tail at (see `WindowTail`). */
   marks?: number[];
+  /** Also add the window's deliveries to this pool (several windows judged together). */
+  pool?: string;
+}
+
+/** The latency of every window added to one pool (`WindowCmd.pool`), taken once. */
+export interface PoolCmd {
+  op: "pool";
+  name: string;
 }
 
 /**
@@ -451,9 +459,18 @@ let sentAts: number[] = [];
 let latencies: number[] = [];
 const TAIL_RECORDS = 500_000;
 
-function windowSummary(marks?: number[]): WindowLatency {
+/** Pools of windows (`WindowCmd.pool`): all their deliveries, and those outside room 0. */
+const pools = new Map<string, { all: Histogram; outside: Histogram }>();
+
+function windowSummary(marks?: number[], pool?: string): WindowLatency {
   const s: WindowLatency = { ...hist.summary(), outside: histOutside.summary() };
   if (marks !== undefined) s.tail = tailOf(s.p99Ms, marks);
+  if (pool !== undefined) {
+    const p = pools.get(pool) ?? { all: new Histogram(), outside: new Histogram() };
+    p.all.merge(hist);
+    p.outside.merge(histOutside);
+    pools.set(pool, p);
+  }
   hist = new Histogram();
   histOutside = new Histogram();
   sentAts = [];
@@ -727,6 +744,7 @@ type Cmd = { id: number } & (
   | SlowCmd
   | (Omit<SlowCmd, "op"> & { op: "pump" })
   | WindowCmd
+  | PoolCmd
   | { op: "recovery" | "churnStop" | "slowStatus" | "exit" }
   | { op: "mark"; at: number }
 );
@@ -740,7 +758,13 @@ async function run(cmd: Cmd): Promise<unknown> {
     case "collect":
       return collect(cmd);
     case "window":
-      return windowSummary(cmd.marks);
+      return windowSummary(cmd.marks, cmd.pool);
+    case "pool": {
+      const p = pools.get(cmd.name);
+      if (p === undefined) throw new Error(`no pool ${cmd.name}`);
+      pools.delete(cmd.name);
+      return { ...p.all.summary(), outside: p.outside.summary() } satisfies WindowLatency;
+    }
     case "mark":
       markAt = cmd.at;
       for (const m of members) m.firstAfterMark = null;
