@@ -5,9 +5,9 @@
 // returns a cause for the server log; the token itself is never logged.
 import { timingSafeEqual } from "node:crypto";
 import { jwt } from "@elysiajs/jwt";
-import type { UserRecord, UserStore } from "./users/store.ts";
+import type { User, UserStore } from "./users/store.ts";
 
-export type AuthResult = { ok: true; user: UserRecord; exp: number } | { ok: false; cause: string };
+export type AuthResult = { ok: true; user: User; exp: number } | { ok: false; cause: string };
 export type VerifyResult = { ok: true; sub: string; exp: number } | { ok: false; cause: string };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -98,7 +98,7 @@ export class Tokens {
   }
 }
 
-function userResult(user: UserRecord | undefined, exp: number): AuthResult {
+function userResult(user: User | undefined, exp: number): AuthResult {
   if (!user) return { ok: false, cause: "unknown user" };
   if (!user.is_active) return { ok: false, cause: "inactive user" };
   return { ok: true, user, exp };

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { SQL } from "bun";
 import { PostgresUserStore } from "../src/users/postgres.ts";
 import { SqliteUserStore } from "../src/users/sqlite.ts";
-import { StoreUnavailableError } from "../src/users/store.ts";
+import { publicUser, StoreUnavailableError } from "../src/users/store.ts";
 import { userStoreContract } from "./contract/user-store.ts";
 import { freePort } from "./helpers.ts";
 import {
@@ -45,7 +45,7 @@ test("sqlite file: WAL mode, migrations recorded, data survives reopen", async (
   const u = await a.create({ email: "keep@example.com", hashed_password: "h" });
   await a.close();
   const b = new SqliteUserStore(url);
-  expect(await b.getById(u.id)).toEqual(u);
+  expect(await b.getById(u.id)).toEqual(publicUser(u));
   await b.close();
   const db = new Database(join(dir, "nested", "users.db"));
   expect(db.query("PRAGMA journal_mode").get()).toEqual({ journal_mode: "wal" });
@@ -88,7 +88,7 @@ describe.if(PG)("PostgreSQL", () => {
     for (const s of stores) await s.close();
     expect(await sql()`SELECT version FROM kabar_schema`).toEqual([{ version: 1 }]);
     const again = await PostgresUserStore.open(`${url().replace(/^postgres:/, "postgresql:")}`);
-    expect(await again.getById(u.id)).toEqual(u);
+    expect(await again.getById(u.id)).toEqual(publicUser(u));
     await again.close();
     expect(await sql()`SELECT version FROM kabar_schema`).toEqual([{ version: 1 }]);
     const [index] =
@@ -144,7 +144,7 @@ describe.if(PG)("PostgreSQL", () => {
     try {
       const known = await s.create({ email: "known@example.com", hashed_password: "h" });
       const other = await s.create({ email: "other@example.com", hashed_password: "h" });
-      expect(await s.getById(known.id)).toEqual(known);
+      expect(await s.getById(known.id)).toEqual(publicUser(known));
       proxy.cut();
       for (const attempt of [
         () => s.getById(other.id),
@@ -159,8 +159,8 @@ describe.if(PG)("PostgreSQL", () => {
         expect(Date.now() - started).toBeLessThan(2000);
       }
       // The cached user still answers (nobody can change it while the database is down).
-      expect(s.getCached(known.id)).toEqual(known);
-      expect(await s.getById(known.id)).toEqual(known);
+      expect(s.getCached(known.id)).toEqual(publicUser(known));
+      expect(await s.getById(known.id)).toEqual(publicUser(known));
       proxy.restore();
       expect((await s.getById(other.id))?.email).toBe("other@example.com");
       expect((await s.list(0, 10)).count).toBe(2);

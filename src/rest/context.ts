@@ -3,7 +3,7 @@
 import { bearer, type Tokens } from "../auth.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
-import type { UserRecord, UserStore } from "../users/store.ts";
+import type { User, UserStore } from "../users/store.ts";
 import type { Hub } from "../ws/hub.ts";
 import type { ClientAddress } from "./client-address.ts";
 import type { ConnectLimit, DelayedRefusals } from "./connect-limit.ts";
@@ -33,7 +33,7 @@ const UNAUTHORIZED = () =>
   new HttpError(401, "Could not validate credentials", { "www-authenticate": "Bearer" });
 
 /** The active user behind the request's bearer token, or 401. */
-export async function currentUser(deps: Deps, request: Request): Promise<UserRecord> {
+export async function currentUser(deps: Deps, request: Request): Promise<User> {
   const token = bearer(request.headers.get("authorization"));
   if (!token) {
     deps.hub.metrics.authFailure("missing token");
@@ -48,7 +48,7 @@ export async function currentUser(deps: Deps, request: Request): Promise<UserRec
   return result.user;
 }
 
-export async function superuser(deps: Deps, request: Request): Promise<UserRecord> {
+export async function superuser(deps: Deps, request: Request): Promise<User> {
   const user = await currentUser(deps, request);
   if (!user.is_superuser) throw new HttpError(403, "The user doesn't have enough privileges");
   return user;

@@ -7,6 +7,7 @@ import { SQL } from "bun";
 import {
   EmailTakenError,
   type NewUser,
+  publicUser,
   StoreUnavailableError,
   type User,
   type UserPatch,
@@ -143,7 +144,7 @@ export class PostgresUserStore implements UserStore {
   private readonly sql: SQL;
   private readonly target: string;
   /** Users by id; see getCached/forget for what keeps it in step. */
-  private readonly cache = new Map<string, UserRecord>();
+  private readonly cache = new Map<string, User>();
   /**
    * Bumped by every forget: a read that started before a bump does not fill the cache, so a row
    * read just before another change cannot be cached after it.
@@ -253,7 +254,7 @@ export class PostgresUserStore implements UserStore {
    * From memory. Kept in step with changes made through this store; changes made by another node
    * are seen after `forget(id)` (in cluster mode the node that made the change announces it).
    */
-  getCached(id: string): UserRecord | undefined {
+  getCached(id: string): User | undefined {
     return this.cache.get(id);
   }
 
@@ -262,7 +263,9 @@ export class PostgresUserStore implements UserStore {
     this.cache.delete(id);
   }
 
-  private remember(user: UserRecord, generation: number): UserRecord {
+  /** Keeps the user, without its hash, in the cache (unless forgotten since); returns it. */
+  private remember(record: UserRecord, generation: number): User {
+    const user = publicUser(record);
     if (generation !== this.generation) return user;
     if (this.cache.size >= CACHE_SIZE) {
       const oldest = this.cache.keys().next().value;
@@ -272,7 +275,7 @@ export class PostgresUserStore implements UserStore {
     return user;
   }
 
-  async getById(id: string): Promise<UserRecord | undefined> {
+  async getById(id: string): Promise<User | undefined> {
     const cached = this.cache.get(id);
     if (cached !== undefined) return cached;
     if (!UUID.test(id)) return undefined;
@@ -336,8 +339,14 @@ export class PostgresUserStore implements UserStore {
     if (patch.full_name !== undefined) set.full_name = patch.full_name;
     if (patch.is_active !== undefined) set.is_active = patch.is_active;
     if (patch.is_superuser !== undefined) set.is_superuser = patch.is_superuser;
-    if (Object.keys(set).length === 0) return this.getById(id);
     if (!UUID.test(id)) return undefined;
+    if (Object.keys(set).length === 0) {
+      const rows = await this.run(
+        "read",
+        () => this.sql<Row[]>`SELECT ${this.sql.unsafe(RECORD)} FROM users WHERE id = ${id}`,
+      );
+      return rows[0] ? toRecord(rows[0]) : undefined;
+    }
     this.forget(id);
     try {
       const rows = await this.run(

@@ -5,6 +5,7 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import {
   EmailTakenError,
   type NewUser,
+  publicUser,
   type User,
   type UserPatch,
   type UserRecord,
@@ -63,7 +64,7 @@ export class SqliteUserStore implements UserStore {
    * Users by id. Changes made through this store (update/delete below) keep it in step; another
    * process writing the same file (nodes on one machine) must be followed with `forget(id)`.
    */
-  private readonly cache = new Map<string, UserRecord>();
+  private readonly cache = new Map<string, User>();
   private readonly byId: Statement<Row, [string]>;
   private readonly byEmail: Statement<Row, [string]>;
   private readonly page: Statement<Row, [number, number]>;
@@ -107,7 +108,7 @@ export class SqliteUserStore implements UserStore {
     return { cached_users: this.cache.size };
   }
 
-  getCached(id: string): UserRecord | undefined {
+  getCached(id: string): User | undefined {
     return this.cache.get(id);
   }
 
@@ -115,7 +116,7 @@ export class SqliteUserStore implements UserStore {
     this.cache.delete(id);
   }
 
-  async getById(id: string): Promise<UserRecord | undefined> {
+  async getById(id: string): Promise<User | undefined> {
     const cached = this.cache.get(id);
     if (cached !== undefined) return cached;
     const row = this.byId.get(id);
@@ -123,7 +124,9 @@ export class SqliteUserStore implements UserStore {
     return this.remember(toRecord(row));
   }
 
-  private remember(user: UserRecord): UserRecord {
+  /** Keeps the user, without its hash, in the cache; returns what it kept. */
+  private remember(record: UserRecord): User {
+    const user = publicUser(record);
     if (this.cache.size >= CACHE_SIZE) {
       const oldest = this.cache.keys().next().value;
       if (oldest !== undefined) this.cache.delete(oldest);
@@ -177,7 +180,10 @@ export class SqliteUserStore implements UserStore {
     if (patch.full_name !== undefined) put("full_name", patch.full_name);
     if (patch.is_active !== undefined) put("is_active", patch.is_active ? 1 : 0);
     if (patch.is_superuser !== undefined) put("is_superuser", patch.is_superuser ? 1 : 0);
-    if (sets.length === 0) return this.getById(id);
+    if (sets.length === 0) {
+      const row = this.byId.get(id);
+      return row ? toRecord(row) : undefined;
+    }
     this.cache.delete(id);
     try {
       const row = this.db

@@ -50,14 +50,19 @@ export class StoreUnavailableError extends Error {
 
 /** Every async method may reject with StoreUnavailableError while the database is unreachable. */
 export interface UserStore {
-  getById(id: string): Promise<UserRecord | undefined>;
+  /**
+   * The user without its password hash (what the WebSocket upgrade, the REST user routes and the
+   * name lookups need): the in-memory copy never holds a hash, so a heap dump of a node holds
+   * none of its connected users' hashes. The login reads the hash with `getByEmail`.
+   */
+  getById(id: string): Promise<User | undefined>;
   /**
    * The user, when the store can answer from memory right now with what `getById` would
    * return; undefined means "ask getById". Lets a WebSocket upgrade skip an async hop.
    * Changes made through this store keep the cache in step; changes made by another process
    * (another node of a cluster) are seen only after `forget(id)`.
    */
-  getCached(id: string): UserRecord | undefined;
+  getCached(id: string): User | undefined;
   /**
    * Drops the in-memory copy of one user, so the next `getById` reads the database. Called when
    * another node announces that it changed or deleted that user. Unknown ids are ignored.
@@ -76,7 +81,7 @@ export interface UserStore {
   close(): Promise<void>;
 }
 
-export const publicUser = (u: UserRecord): User => ({
+export const publicUser = (u: User): User => ({
   id: u.id,
   email: u.email,
   full_name: u.full_name,

@@ -1,12 +1,22 @@
 // The UserStore contract: SQLite and PostgreSQL, one suite for both.
 import { afterEach, describe, expect, test } from "bun:test";
-import { EmailTakenError, type UserRecord, type UserStore } from "../../src/users/store.ts";
+import {
+  EmailTakenError,
+  publicUser,
+  type User,
+  type UserRecord,
+  type UserStore,
+} from "../../src/users/store.ts";
 
 /** One empty database of the implementation under test. */
 export interface UserDatabase {
   /** A new store on this database; two stores on one database are like two nodes. */
   open(): Promise<UserStore>;
 }
+
+/** What `getById` answers for a record: the user without its hash (undefined stays undefined). */
+const pub = (u: UserRecord | undefined): User | undefined =>
+  u === undefined ? undefined : publicUser(u);
 
 /** `fresh()` gives an empty database for each test. */
 export function userStoreContract(name: string, fresh: () => Promise<UserDatabase>): void {
@@ -40,7 +50,7 @@ export function userStoreContract(name: string, fresh: () => Promise<UserDatabas
       expect(u.is_active).toBe(true);
       expect(u.is_superuser).toBe(false);
       expect(Number.isNaN(Date.parse(u.created_at))).toBe(false);
-      expect(await s.getById(u.id)).toEqual(u);
+      expect(await s.getById(u.id)).toEqual(pub(u));
       expect(await s.getByEmail("ANN@example.COM")).toEqual(u);
       expect(await s.getById("00000000-0000-4000-8000-000000000000")).toBeUndefined();
     });
@@ -61,9 +71,9 @@ export function userStoreContract(name: string, fresh: () => Promise<UserDatabas
     test("update patches only the given fields; unknown id is undefined", async () => {
       const s = await make();
       const u = await s.create({ email: "c@example.com", hashed_password: "h", full_name: "C" });
-      expect(await s.getById(u.id)).toEqual(u);
+      expect(await s.getById(u.id)).toEqual(pub(u));
       const v = await s.update(u.id, { is_active: false, full_name: null });
-      expect(await s.getById(u.id)).toEqual(v);
+      expect(await s.getById(u.id)).toEqual(pub(v));
       expect(v).toEqual({ ...u, is_active: false, full_name: null });
       expect(await s.update("00000000-0000-4000-8000-000000000000", { is_active: true })).toBe(
         undefined,
@@ -86,11 +96,10 @@ export function userStoreContract(name: string, fresh: () => Promise<UserDatabas
       const u = await s.create({ email: "k@example.com", hashed_password: "h" });
       const agrees = async (id: string) => {
         const cached = s.getCached(id);
-        if (cached !== undefined)
-          expect<UserRecord | undefined>(cached).toEqual(await s.getById(id));
+        if (cached !== undefined) expect<User | undefined>(cached).toEqual(await s.getById(id));
       };
       await agrees(u.id);
-      expect(await s.getById(u.id)).toEqual(u);
+      expect(await s.getById(u.id)).toEqual(pub(u));
       await agrees(u.id);
       await s.update(u.id, { is_active: false });
       await agrees(u.id);
@@ -99,6 +108,24 @@ export function userStoreContract(name: string, fresh: () => Promise<UserDatabas
       await s.delete(u.id);
       expect(s.getCached(u.id)).toBeUndefined();
       expect(s.getCached("00000000-0000-4000-8000-000000000000")).toBeUndefined();
+    });
+
+    test("no password hash in memory: getById and getCached answer the user without it", async () => {
+      const s = await make();
+      const u = await s.create({ email: "hash@example.com", hashed_password: "$argon2id$secret" });
+      expect(u.hashed_password).toBe("$argon2id$secret");
+      const read = await s.getById(u.id);
+      expect(read).toEqual(pub(u));
+      expect(read).not.toHaveProperty("hashed_password");
+      expect(s.getCached(u.id) ?? {}).not.toHaveProperty("hashed_password");
+      // An update answers the whole record (the hash too), and caches nothing of it.
+      const v = await s.update(u.id, { full_name: "H" });
+      expect(v?.hashed_password).toBe("$argon2id$secret");
+      expect(await s.update(u.id, {})).toEqual(v);
+      expect(await s.getById(u.id)).not.toHaveProperty("hashed_password");
+      expect(s.getCached(u.id) ?? {}).not.toHaveProperty("hashed_password");
+      // The login's read still has it.
+      expect((await s.getByEmail("hash@example.com"))?.hashed_password).toBe("$argon2id$secret");
     });
 
     test("a read racing an update never leaves the old row cached", async () => {
@@ -111,27 +138,27 @@ export function userStoreContract(name: string, fresh: () => Promise<UserDatabas
           s.update(u.id, { full_name: `name ${i}` }),
         ]);
         const cached = s.getCached(u.id);
-        if (cached !== undefined) expect<UserRecord | undefined>(cached).toEqual(v);
-        expect(await s.getById(u.id)).toEqual(v);
+        if (cached !== undefined) expect<User | undefined>(cached).toEqual(pub(v));
+        expect(await s.getById(u.id)).toEqual(pub(v));
       }
     });
 
     test("forget: a change made through another store shows after forget(id)", async () => {
       const [a, b] = await pair();
       const u = await a.create({ email: "f@example.com", hashed_password: "h", full_name: "F" });
-      expect(await a.getById(u.id)).toEqual(u);
-      expect(await b.getById(u.id)).toEqual(u);
+      expect(await a.getById(u.id)).toEqual(pub(u));
+      expect(await b.getById(u.id)).toEqual(pub(u));
       const v = await b.update(u.id, { full_name: "Changed", is_active: false });
       expect(v).toEqual({ ...u, full_name: "Changed", is_active: false });
       // A answers from its memory until told that the user changed elsewhere...
-      expect(a.getCached(u.id)).toEqual(u);
-      expect(await a.getById(u.id)).toEqual(u);
+      expect(a.getCached(u.id)).toEqual(pub(u));
+      expect(await a.getById(u.id)).toEqual(pub(u));
       a.forget(u.id);
       expect(a.getCached(u.id)).toBeUndefined();
       // ...then reads the database, and caches what it read.
-      expect(await a.getById(u.id)).toEqual(v);
+      expect(await a.getById(u.id)).toEqual(pub(v));
       const cached = a.getCached(u.id);
-      if (cached !== undefined) expect<UserRecord | undefined>(cached).toEqual(v);
+      if (cached !== undefined) expect<User | undefined>(cached).toEqual(pub(v));
       expect(await b.delete(u.id)).toBe(true);
       a.forget(u.id);
       expect(await a.getById(u.id)).toBeUndefined();
@@ -162,7 +189,7 @@ export function userStoreContract(name: string, fresh: () => Promise<UserDatabas
     test("delete removes; a second delete is false", async () => {
       const s = await make();
       const u = await s.create({ email: "d@example.com", hashed_password: "h" });
-      expect(await s.getById(u.id)).toEqual(u);
+      expect(await s.getById(u.id)).toEqual(pub(u));
       expect(await s.delete(u.id)).toBe(true);
       expect(await s.delete(u.id)).toBe(false);
       expect(await s.getById(u.id)).toBeUndefined();
