@@ -280,12 +280,17 @@ export class PostgresUserStore implements UserStore {
     if (cached !== undefined) return cached;
     if (!UUID.test(id)) return undefined;
     const generation = this.generation;
+    const record = await this.readById(id);
+    return record ? this.remember(record, generation) : undefined;
+  }
+
+  /** The whole row of a user (its hash too), from the database; never cached. */
+  private async readById(id: string): Promise<UserRecord | undefined> {
     const rows = await this.run(
       "read",
       () => this.sql<Row[]>`SELECT ${this.sql.unsafe(RECORD)} FROM users WHERE id = ${id}`,
     );
-    const row = rows[0];
-    return row ? this.remember(toRecord(row), generation) : undefined;
+    return rows[0] ? toRecord(rows[0]) : undefined;
   }
 
   async getByEmail(email: string): Promise<UserRecord | undefined> {
@@ -340,13 +345,7 @@ export class PostgresUserStore implements UserStore {
     if (patch.is_active !== undefined) set.is_active = patch.is_active;
     if (patch.is_superuser !== undefined) set.is_superuser = patch.is_superuser;
     if (!UUID.test(id)) return undefined;
-    if (Object.keys(set).length === 0) {
-      const rows = await this.run(
-        "read",
-        () => this.sql<Row[]>`SELECT ${this.sql.unsafe(RECORD)} FROM users WHERE id = ${id}`,
-      );
-      return rows[0] ? toRecord(rows[0]) : undefined;
-    }
+    if (Object.keys(set).length === 0) return this.readById(id);
     this.forget(id);
     try {
       const rows = await this.run(
